@@ -1,0 +1,136 @@
+//! The one door to directory data: an async trait and its backends.
+//!
+//! Everything above this layer (plan, script, CLI) talks to a `dyn Directory`. The
+//! embedded backend holds an LDIF file in memory and answers RFC 4515 filters with AD's
+//! semantics; an LDAP backend (ldap3) implements the same trait.
+
+pub mod demo;
+pub mod embedded;
+pub mod entry;
+pub mod error;
+pub mod filter;
+pub mod ldif;
+pub mod open;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+
+pub use entry::{Attribute, Entry};
+pub use error::DirError;
+
+
+
+/// Search scope, as in RFC 4511.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Scope {
+    /// The base entry only.
+    Base,
+    /// The immediate children of the base.
+    OneLevel,
+    /// The base and everything below it.
+    Subtree,
+}
+
+/// A search: base, scope, RFC 4515 filter and the attributes wanted (empty: all).
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// The DN to search from.
+    pub base: String,
+    /// How deep.
+    pub scope: Scope,
+    /// An RFC 4515 filter string.
+    pub filter: String,
+    /// Attributes to return; empty means all user attributes.
+    pub attrs: Vec<String>,
+    /// Entries per page (at most 1000, AD's MaxPageSize).
+    pub page_size: usize,
+}
+
+impl SearchRequest {
+    /// A subtree search of `base` for `filter`, all attributes, pages of 500.
+    pub fn subtree(base: impl Into<String>, filter: impl Into<String>) -> SearchRequest {
+        SearchRequest {
+            base: base.into(),
+            scope: Scope::Subtree,
+            filter: filter.into(),
+            attrs: Vec::new(),
+            page_size: 500,
+        }
+    }
+}
+
+/// Where the next page starts: an opaque token (an LDAP paged-results cookie, or an
+/// offset for the embedded backend).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor(pub Vec<u8>);
+
+/// One page of search results.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The entries of this page.
+    pub entries: Vec<Entry>,
+    /// The cursor of the next page, `None` after the last one.
+    pub next: Option<PageCursor>,
+}
+
+/// What the root DSE says about the directory's naming contexts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RootInfo {
+    /// The domain naming context (`DC=example,DC=com`).
+    pub default_nc: String,
+    /// The configuration naming context, where OCS 2007 R2 keeps its pools, if any.
+    pub config_nc: Option<String>,
+}
+
+/// One attribute change with its precondition: the values the change was planned
+/// against (`before`) and the values to write (`after`). A backend must refuse the change
+/// as [`DirError::Conflict`] when the current values are not `before`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttrChange {
+    /// The attribute name.
+    pub attr: String,
+    /// The values seen when the change was planned (empty: absent).
+    pub before: Vec<String>,
+    /// The values to write (empty: remove the attribute).
+    pub after: Vec<String>,
+}
+
+/// A directory backend. Implementations must be usable from several tasks at once.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// A short description for messages and plan headers (`demo forest`, a path, a URL).
+    fn describe(&self) -> String;
+
+    /// The naming contexts.
+    async fn root(&self) -> Result<RootInfo, DirError>;
+
+    /// One page of a search; pass the previous page's `next` to continue.
+    async fn search_page(
+        &self,
+        request: &SearchRequest,
+        cursor: Option<PageCursor>,
+    ) -> Result<Page, DirError>;
+
+    /// Applies the changes of one entry as one atomic operation with their preconditions.
+    async fn modify(&self, dn: &str, changes: &[AttrChange]) -> Result<(), DirError>;
+
+    /// Makes the applied modifications durable (the embedded backend writes its file;
+    /// a server has already done so).
+    async fn commit(&self) -> Result<(), DirError>;
+}
+
+/// Runs a search to the end and collects every page. For small result sets (pools,
+/// SIP domains); user iteration goes page by page instead.
+pub async fn search_all(dir: &dyn Directory, request: &SearchRequest) -> Result<Vec<Entry>, DirError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = dir.search_page(request, cursor).await?;
+        out.extend(page.entries);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! AD's textual forms of values: Booleans as `TRUE`/`FALSE`, integers in decimal.
+
+use super::OcsError;
+
+/// AD's form of a Boolean.
+pub fn ad_bool(value: bool) -> String {
+    if value { "TRUE" } else { "FALSE" }.to_string()
+}
+
+/// Reads an AD Boolean. AD itself only writes upper case; lower case is accepted on read.
+pub fn parse_ad_bool(attr: &str, value: &str) -> Result<bool, OcsError> {
+    match value.trim() {
+        v if v.eq_ignore_ascii_case("TRUE") => Ok(true),
+        v if v.eq_ignore_ascii_case("FALSE") => Ok(false),
+        _ => Err(OcsError::InvalidValue {
+            attr: attr.to_string(),
+            value: value.to_string(),
+            reason: "a Boolean must be TRUE or FALSE".into(),
+        }),
+    }
+}
+
+/// Reads an AD integer (32-bit signed, as AD's Integer syntax stores it).
+pub fn parse_ad_int(attr: &str, value: &str) -> Result<i64, OcsError> {
+    let v = value.trim();
+    let parsed: i64 = v.parse().map_err(|_| OcsError::InvalidValue {
+        attr: attr.to_string(),
+        value: value.to_string(),
+        reason: "expected a decimal integer".into(),
+    })?;
+    if !(i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(&parsed) {
+        return Err(OcsError::InvalidValue {
+            attr: attr.to_string(),
+            value: value.to_string(),
+            reason: "out of the range of AD's 32-bit Integer syntax".into(),
+        });
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans() {
+        assert_eq!(ad_bool(true), "TRUE");
+        assert_eq!(ad_bool(false), "FALSE");
+        assert!(parse_ad_bool("x", "true").unwrap());
+        assert!(!parse_ad_bool("x", "FALSE").unwrap());
+        assert!(parse_ad_bool("x", "yes").is_err());
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_ad_int("x", " 385 ").unwrap(), 385);
+        assert!(parse_ad_int("x", "4294967296").is_err());
+        assert!(parse_ad_int("x", "12a").is_err());
+    }
+}
