@@ -25,7 +25,11 @@ pub struct Entry {
 impl Entry {
     /// An entry with no attributes.
     pub fn new(dn: impl Into<String>) -> Entry {
-        Entry { dn: dn.into(), attrs: Vec::new(), binary: Vec::new() }
+        Entry {
+            dn: dn.into(),
+            attrs: Vec::new(),
+            binary: Vec::new(),
+        }
     }
 
     /// The values of `name` (any case), or an empty slice.
@@ -48,21 +52,35 @@ impl Entry {
 
     /// Replaces the values of `name`; an empty `values` removes the attribute.
     pub fn set(&mut self, name: &str, values: Vec<String>) {
-        match self.attrs.iter().position(|a| a.name.eq_ignore_ascii_case(name)) {
+        match self
+            .attrs
+            .iter()
+            .position(|a| a.name.eq_ignore_ascii_case(name))
+        {
             Some(i) if values.is_empty() => {
                 self.attrs.remove(i);
             }
             Some(i) => self.attrs[i].values = values,
             None if values.is_empty() => {}
-            None => self.attrs.push(Attribute { name: name.to_string(), values }),
+            None => self.attrs.push(Attribute {
+                name: name.to_string(),
+                values,
+            }),
         }
     }
 
     /// Appends one value to `name`, creating the attribute if needed.
     pub fn add(&mut self, name: &str, value: impl Into<String>) {
-        match self.attrs.iter_mut().find(|a| a.name.eq_ignore_ascii_case(name)) {
+        match self
+            .attrs
+            .iter_mut()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+        {
             Some(a) => a.values.push(value.into()),
-            None => self.attrs.push(Attribute { name: name.to_string(), values: vec![value.into()] }),
+            None => self.attrs.push(Attribute {
+                name: name.to_string(),
+                values: vec![value.into()],
+            }),
         }
     }
 
@@ -81,7 +99,11 @@ impl Entry {
 
     /// Appends one binary value to `name`.
     pub fn add_binary(&mut self, name: &str, value: Vec<u8>) {
-        match self.binary.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        match self
+            .binary
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             Some((_, v)) => v.push(value),
             None => self.binary.push((name.to_string(), vec![value])),
         }
@@ -94,7 +116,9 @@ impl Entry {
 
     /// True when any `objectClass` value equals `class` (any case).
     pub fn is_a(&self, class: &str) -> bool {
-        self.get("objectClass").iter().any(|c| c.eq_ignore_ascii_case(class))
+        self.get("objectClass")
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(class))
     }
 }
 

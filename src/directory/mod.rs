@@ -15,11 +15,8 @@ pub mod open;
 use async_trait::async_trait;
 use serde::Serialize;
 
-
 pub use entry::{Attribute, Entry};
 pub use error::DirError;
-
-
 
 /// Search scope, as in RFC 4511.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,7 +119,10 @@ pub trait Directory: Send + Sync {
 
 /// Runs a search to the end and collects every page. For small result sets (pools,
 /// SIP domains); user iteration goes page by page instead.
-pub async fn search_all(dir: &dyn Directory, request: &SearchRequest) -> Result<Vec<Entry>, DirError> {
+pub async fn search_all(
+    dir: &dyn Directory,
+    request: &SearchRequest,
+) -> Result<Vec<Entry>, DirError> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {

@@ -27,7 +27,10 @@ impl Dn {
     /// Parses `text` as an RFC 4514 DN. The empty string is the root DSE's DN.
     pub fn parse(text: &str) -> Result<Dn, OcsError> {
         let rdns = parse_rdns(text)?;
-        Ok(Dn { text: text.trim().to_string(), rdns })
+        Ok(Dn {
+            text: text.trim().to_string(),
+            rdns,
+        })
     }
 
     /// Builds a DN from RDNs, escaping each value.
@@ -164,7 +167,9 @@ fn parse_rdns(text: &str) -> Result<Vec<Rdn>, OcsError> {
             i += 1;
         }
         let start = i;
-        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == '-' || bytes[i] == '.') {
+        while i < bytes.len()
+            && (bytes[i].is_ascii_alphanumeric() || bytes[i] == '-' || bytes[i] == '.')
+        {
             i += 1;
         }
         if i == start {
@@ -185,15 +190,16 @@ fn parse_rdns(text: &str) -> Result<Vec<Rdn>, OcsError> {
         let mut value = String::new();
         let mut pending_spaces = 0usize;
         let mut raw_bytes: Vec<u8> = Vec::new();
-        let flush_raw = |raw: &mut Vec<u8>, value: &mut String, pos: usize| -> Result<(), OcsError> {
-            if raw.is_empty() {
-                return Ok(());
-            }
-            let s = String::from_utf8(std::mem::take(raw))
-                .map_err(|_| bad("a hex escape that is not UTF-8", pos))?;
-            value.push_str(&s);
-            Ok(())
-        };
+        let flush_raw =
+            |raw: &mut Vec<u8>, value: &mut String, pos: usize| -> Result<(), OcsError> {
+                if raw.is_empty() {
+                    return Ok(());
+                }
+                let s = String::from_utf8(std::mem::take(raw))
+                    .map_err(|_| bad("a hex escape that is not UTF-8", pos))?;
+                value.push_str(&s);
+                Ok(())
+            };
         while i < bytes.len() {
             let c = bytes[i];
             if c == ',' || c == ';' {
@@ -203,7 +209,10 @@ fn parse_rdns(text: &str) -> Result<Vec<Rdn>, OcsError> {
                 return Err(bad("multi-valued RDNs ('+') are not supported", i));
             }
             if c == '\\' {
-                let next = bytes.get(i + 1).copied().ok_or_else(|| bad("a '\\' at the end", i))?;
+                let next = bytes
+                    .get(i + 1)
+                    .copied()
+                    .ok_or_else(|| bad("a '\\' at the end", i))?;
                 if next.is_ascii_hexdigit() {
                     let hi = next;
                     let lo = bytes
@@ -261,8 +270,10 @@ mod tests {
 
     #[test]
     fn parses_and_compares_case_insensitively() {
-        let a = Dn::parse("CN=LC Services,CN=Microsoft,CN=pool01,CN=Pools,DC=Example,DC=com").unwrap();
-        let b = Dn::parse("cn=lc services, cn=microsoft,cn=POOL01,cn=pools,dc=example,dc=com").unwrap();
+        let a =
+            Dn::parse("CN=LC Services,CN=Microsoft,CN=pool01,CN=Pools,DC=Example,DC=com").unwrap();
+        let b =
+            Dn::parse("cn=lc services, cn=microsoft,cn=POOL01,cn=pools,dc=example,dc=com").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.normalized(), b.normalized());
         assert_eq!(a.rdn().unwrap().value, "LC Services");
@@ -274,7 +285,10 @@ mod tests {
         let dn = Dn::parse(r"CN=Doe\, Jane,OU=Sales,DC=example,DC=com").unwrap();
         assert_eq!(dn.rdn().unwrap().value, "Doe, Jane");
         let rebuilt = Dn::from_rdns(dn.rdns().to_vec());
-        assert_eq!(rebuilt.as_str(), r"CN=Doe\, Jane,OU=Sales,DC=example,DC=com");
+        assert_eq!(
+            rebuilt.as_str(),
+            r"CN=Doe\, Jane,OU=Sales,DC=example,DC=com"
+        );
         let hex = Dn::parse(r"CN=J\C3\A9r\C3\B4me,DC=example,DC=com").unwrap();
         assert_eq!(hex.rdn().unwrap().value, "Jérôme");
     }
@@ -285,15 +299,28 @@ mod tests {
         let base = Dn::parse("dc=EXAMPLE,dc=com").unwrap();
         assert!(dn.is_within(&base));
         assert!(!base.is_within(&dn));
-        assert_eq!(dn.parent().unwrap(), Dn::parse("OU=Sales,DC=example,DC=com").unwrap());
+        assert_eq!(
+            dn.parent().unwrap(),
+            Dn::parse("OU=Sales,DC=example,DC=com").unwrap()
+        );
         assert!(Dn::parse("").unwrap().parent().is_none());
     }
 
     #[test]
     fn rejects_garbage_with_position() {
-        for bad in ["pool01.example.com", "CN=", "=x", "CN=a,", "CN=a\\", "CN=a+OU=b"] {
+        for bad in [
+            "pool01.example.com",
+            "CN=",
+            "=x",
+            "CN=a,",
+            "CN=a\\",
+            "CN=a+OU=b",
+        ] {
             let err = Dn::parse(bad).unwrap_err().to_string();
-            assert!(err.contains("position") || err.contains("empty"), "{bad}: {err}");
+            assert!(
+                err.contains("position") || err.contains("empty"),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -3,16 +3,23 @@
 //! Nothing in this module does I/O or knows about Rhai or LDAP. The directory, plan and
 //! script layers ask these types whether a value is valid and what a change writes.
 
-
+pub mod attrs;
 pub mod dn;
-
-
-
-
+pub mod flags;
+pub mod pool;
+pub mod replicator;
+pub mod sip;
+pub mod user;
 
 pub mod values;
 
+pub use attrs::Attr;
 pub use dn::Dn;
+pub use flags::{Flag, Flags};
+pub use pool::{HomeServerRef, Pool, PoolLayout};
+pub use replicator::{InstanceId, ReplicatorSettings};
+pub use sip::{SipDerivation, SipUri};
+pub use user::{Context, OcsUser, Problem, UserChange};
 
 /// A broken domain rule. Every message names the offending value and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
