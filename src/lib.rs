@@ -2,8 +2,12 @@
 //! Active Directory.
 //!
 //! Layers, one direction of dependency: [`ocs`] (pure rules) ← [`directory`] (one async
-//! trait, embedded and LDAP backends) ← `plan` (staged changes, validation, apply) ←
-//! `script` (Rhai glue) ← `cli` (commands, output).
+//! trait, embedded backend) ← [`plan`] (staged changes, validation, apply) ← [`script`]
+//! (Rhai glue) ← [`cli`] (commands, output).
 
+pub mod cli;
 pub mod directory;
+pub mod error;
 pub mod ocs;
+pub mod plan;
+pub mod script;

@@ -15,8 +15,11 @@ pub mod open;
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use embedded::EmbeddedDirectory;
 pub use entry::{Attribute, Entry};
 pub use error::DirError;
+pub use filter::Filter;
+pub use open::{open, DirectorySpec};
 
 /// Search scope, as in RFC 4511.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -208,6 +208,20 @@ pub fn check_home_server<'a>(
     }
 }
 
+/// A short description of a home-server value for reports: the pool's name when it is
+/// valid, otherwise what it is (`ocspool-child (no such pool)`, `pool01.example.com (FQDN,
+/// not a DN)`).
+pub fn describe_home_server(value: &str, pools: &[Pool]) -> String {
+    match classify_home_server(value, pools) {
+        HomeServerRef::Pool(p) => p.name.clone(),
+        HomeServerRef::Fqdn(_) => format!("{} (FQDN, not a DN)", value.trim()),
+        HomeServerRef::PoolObject(p) => format!("{} (pool object, not LC Services)", p.name),
+        HomeServerRef::WrongPath(p) => format!("{} (wrong container path)", p.name),
+        HomeServerRef::UnknownPool(name) => format!("{name} (no such pool)"),
+        HomeServerRef::Other => format!("{} (not a pool)", value.trim()),
+    }
+}
+
 /// Finds a pool by name, FQDN, pool DN or LC Services DN.
 pub fn find_pool<'a>(query: &str, pools: &'a [Pool]) -> Result<&'a Pool, OcsError> {
     pools

@@ -1,0 +1,184 @@
+//! The command line: thin glue from arguments to the library's layers.
+
+pub mod args;
+pub mod output;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser;
+use rhai::{Dynamic, Map};
+
+use crate::directory::{demo, open, DirectorySpec};
+use crate::error::Error;
+use crate::plan::{render, Workspace};
+use crate::script::{Limits, Session};
+
+use args::{Cli, Command, DirectoryArgs, Format, RunArgs};
+
+/// Parses the arguments and runs the command; the return value is the exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { crate::error::exit::USAGE } else { crate::error::exit::OK };
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match dispatch(cli.command, &mut stdout) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = stdout.flush();
+            eprintln!("ocsh: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, Error> {
+    match command {
+        Command::Run(args) => run(&args, out),
+        Command::Check { files } => check(&files, out),
+        Command::Demo { file, force } => write_demo(&file, force, out),
+    }
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::Io(format!("{}: {e}", path.display()))
+}
+
+fn read_script(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| io_err(path, e))
+}
+
+/// Reads `--param name=value` pairs; values stay strings.
+pub fn parse_params(pairs: &[String]) -> Result<Map, Error> {
+    let mut map = Map::new();
+    for p in pairs {
+        let (k, v) = p
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| Error::Usage(format!("--param {p:?} must be NAME=VALUE")))?;
+        map.insert(k.trim().into(), Dynamic::from(v.to_string()));
+    }
+    Ok(map)
+}
+
+fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, DirectorySpec), Error> {
+    let spec = DirectorySpec::parse(&d.directory);
+    let dir = open(&spec)?;
+    Ok((Workspace::open(dir, Duration::from_secs(d.op_timeout))?, spec))
+}
+
+fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let params = parse_params(&args.params)?;
+    let source = read_script(&args.file)?;
+    let (ws, spec) = open_workspace(&args.directory)?;
+    if args.apply && !spec.is_persistent() {
+        return Err(Error::Usage(
+            "--apply needs a directory that keeps changes; the built-in demo lives in memory. \
+             Write it out with `ocsh demo demo.ldif` and run with --directory demo.ldif"
+                .into(),
+        ));
+    }
+    let limits = Limits { max_operations: args.max_operations, timeout: Some(Duration::from_secs(args.timeout)), ..Limits::default() };
+    // print() output goes to stdout as the script runs, or to stderr when stdout must
+    // hold one JSON document.
+    let printed: Box<dyn Write> = match args.format {
+        Format::Table => Box::new(std::io::stdout()),
+        Format::Json => Box::new(std::io::stderr()),
+    };
+    let mut session = Session::new(ws, params, &limits, printed);
+    let name = args.file.display().to_string();
+    let result = session.run(&name, &source);
+    let records = session.take_records();
+    let host = session.host().clone();
+    let mut ws = host.ws.borrow_mut();
+    let directory = ws.describe();
+    // A failed script writes nothing, but what it emitted before failing is still shown.
+    let w = |out: &mut dyn Write, s: &str| out.write_all(s.as_bytes()).map_err(|e| Error::Io(format!("stdout: {e}")));
+    if args.format == Format::Table && !records.is_empty() {
+        w(out, &output::records_table(&records))?;
+    }
+    if let Err(e) = result {
+        if args.format == Format::Json {
+            let doc = serde_json::json!({ "directory": directory, "records": output::records_json(&records), "error": e.to_string() });
+            w(out, &format!("{doc:#}\n"))?;
+        }
+        return Err(Error::Script(e));
+    }
+    let plan_text = render::plan_text(ws.plan(), &directory);
+    let plan_json = render::plan_json(ws.plan());
+    let planned = !ws.plan().is_empty();
+    if args.format == Format::Table {
+        if !records.is_empty() {
+            w(out, "\n")?;
+        }
+        w(out, &plan_text)?;
+    }
+    let mut report_json = serde_json::Value::Null;
+    let mut code = crate::error::exit::OK;
+    if args.apply && planned {
+        if std::io::stdin().is_terminal() && !args.yes && !confirm(&format!("Apply {} change(s) to {} entries of {directory}?", ws.plan().change_count(), ws.plan().entry_count()))? {
+            w(out, "Not applied.\n")?;
+            return Ok(crate::error::exit::OK);
+        }
+        let report = ws.apply(args.concurrency as usize, &mut |_, _| {});
+        if args.format == Format::Table {
+            w(out, &format!("\n{}", render::report_text(&report)))?;
+        }
+        report_json = render::report_json(&report);
+        if !report.all_applied() {
+            code = crate::error::exit::PARTIAL;
+        }
+    } else if planned && args.format == Format::Table {
+        w(out, "\nDry run: nothing was written. Run again with --apply to write these changes.\n")?;
+    }
+    if args.format == Format::Json {
+        let doc = serde_json::json!({
+            "directory": directory,
+            "records": output::records_json(&records),
+            "plan": plan_json,
+            "applied": report_json,
+        });
+        w(out, &format!("{doc:#}\n"))?;
+    }
+    Ok(code)
+}
+
+fn confirm(question: &str) -> Result<bool, Error> {
+    eprint!("{question} [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| Error::Io(format!("stdin: {e}")))?;
+    Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+fn check(files: &[std::path::PathBuf], out: &mut dyn Write) -> Result<u8, Error> {
+    let engine_session = Session::new(Workspace::offline()?, Map::new(), &Limits::default(), Box::new(std::io::sink()));
+    let mut failed = None;
+    for f in files {
+        let source = read_script(f)?;
+        match engine_session.compile(&f.display().to_string(), &source) {
+            Ok(_) => writeln!(out, "ok: {}", f.display()).map_err(|e| Error::Io(format!("stdout: {e}")))?,
+            Err(e) => {
+                eprintln!("ocsh: {e}");
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(Error::Script(crate::script::ScriptError { message: format!("{} (and any errors above)", e.message), ..e })),
+        None => Ok(crate::error::exit::OK),
+    }
+}
+
+fn write_demo(file: &Path, force: bool, out: &mut dyn Write) -> Result<u8, Error> {
+    if file.exists() && !force {
+        return Err(Error::Usage(format!("{} exists; use --force to overwrite it", file.display())));
+    }
+    std::fs::write(file, demo::DEMO_LDIF).map_err(|e| io_err(file, e))?;
+    writeln!(out, "wrote the demo forest to {}", file.display()).map_err(|e| Error::Io(format!("stdout: {e}")))?;
+    Ok(crate::error::exit::OK)
+}

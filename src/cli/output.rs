@@ -1,0 +1,31 @@
+//! Emitted records as a table or JSON.
+
+use comfy_table::{presets, ContentArrangement, Table};
+use rhai::Map;
+use serde_json::Value;
+
+use crate::script::values::{map_to_json, to_text};
+
+/// The records as a table whose columns are every key seen, in first-seen order.
+pub fn records_table(records: &[Map]) -> String {
+    let mut columns: Vec<String> = Vec::new();
+    for r in records {
+        for k in r.keys() {
+            if !columns.iter().any(|c| c == k.as_str()) {
+                columns.push(k.to_string());
+            }
+        }
+    }
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+    t.set_header(columns.clone());
+    for r in records {
+        t.add_row(columns.iter().map(|c| r.get(c.as_str()).map(to_text).unwrap_or_default()));
+    }
+    format!("{t}\n{} record(s)\n", records.len())
+}
+
+/// The records as JSON objects.
+pub fn records_json(records: &[Map]) -> Value {
+    Value::Array(records.iter().map(|r| Value::Object(map_to_json(r))).collect())
+}

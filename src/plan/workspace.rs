@@ -1,0 +1,328 @@
+//! The workspace: one directory, what it knows of the deployment (pools, SIP domains),
+//! and the plan. Every operation a script can ask for is a method here, so that the
+//! Rhai layer only translates.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::directory::filter::escape_value;
+use crate::directory::{search_all, Directory, Entry, PageCursor, RootInfo, Scope, SearchRequest};
+use crate::ocs::dn::Dn;
+use crate::ocs::pool::find_pool;
+use crate::ocs::sip::SipDerivation;
+use crate::ocs::user::{check_sip_unique, Context};
+use crate::ocs::{Attr, Flags, OcsUser, Pool, SipUri, UserChange};
+
+use super::apply::{apply_entries, ApplyReport};
+use super::{Plan, PlanError};
+
+/// Objects that are users and not computers (computers are `user`s in AD too).
+const USER_CLASS_FILTER: &str = "(&(objectClass=user)(!(objectClass=computer)))";
+
+/// A session's view of one directory, with its staged changes.
+pub struct Workspace {
+    dir: Arc<dyn Directory>,
+    rt: tokio::runtime::Runtime,
+    timeout: Duration,
+    root: RootInfo,
+    pools: Vec<Pool>,
+    sip_domains: Vec<String>,
+    plan: Plan,
+}
+
+impl Workspace {
+    /// Opens a workspace on `dir`: reads the root DSE, the pools and the SIP domains.
+    /// `timeout` bounds every single directory operation.
+    pub fn open(dir: Arc<dyn Directory>, timeout: Duration) -> Result<Workspace, PlanError> {
+        let mut ws = Workspace::offline()?;
+        ws.dir = dir;
+        ws.timeout = timeout;
+        let dir = ws.dir.clone();
+        ws.root = ws.block(async move { dir.root().await })?;
+        ws.load_deployment()?;
+        Ok(ws)
+    }
+
+    /// A workspace with no directory behind it (an empty in-memory one), for compiling
+    /// scripts: nothing is read, and lookups find nothing.
+    pub fn offline() -> Result<Workspace, PlanError> {
+        let dir = crate::directory::EmbeddedDirectory::from_ldif("", "no directory")?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| PlanError::Directory(crate::directory::DirError::Server(format!("cannot start the I/O runtime: {e}"))))?;
+        Ok(Workspace {
+            dir: Arc::new(dir),
+            rt,
+            timeout: Duration::from_secs(1),
+            root: RootInfo { default_nc: String::new(), config_nc: None },
+            pools: Vec::new(),
+            sip_domains: Vec::new(),
+            plan: Plan::default(),
+        })
+    }
+
+    /// Runs one directory future to completion on the workspace's runtime, within the
+    /// operation timeout.
+    pub fn block<T>(&self, fut: impl Future<Output = Result<T, crate::directory::DirError>>) -> Result<T, PlanError> {
+        let secs = self.timeout.as_secs();
+        self.rt
+            .block_on(async { tokio::time::timeout(self.timeout, fut).await })
+            .map_err(|_| PlanError::Timeout(secs))?
+            .map_err(PlanError::from)
+    }
+
+    fn containers(&self) -> Vec<String> {
+        let mut bases: Vec<String> = self.root.config_nc.iter().cloned().collect();
+        let system = format!("CN=System,{}", self.root.default_nc);
+        bases.push(system);
+        bases
+    }
+
+    fn search_existing(&self, base: &str, filter: &str) -> Result<Vec<Entry>, PlanError> {
+        let req = SearchRequest::subtree(base, filter);
+        let dir = self.dir.clone();
+        match self.block(async move { search_all(dir.as_ref(), &req).await }) {
+            Err(PlanError::Directory(crate::directory::DirError::NoSuchObject(_))) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    fn load_deployment(&mut self) -> Result<(), PlanError> {
+        let mut pools = Vec::new();
+        let mut domains: Vec<String> = Vec::new();
+        for base in self.containers() {
+            for e in self.search_existing(&base, "(objectClass=msRTCSIP-Pool)")? {
+                let mut p = Pool::from_dn(&e.dn, e.first("dNSHostName").map(str::to_string))?;
+                p.pool_type = e.first("msRTCSIP-PoolType").and_then(|v| v.trim().parse().ok());
+                p.version = e.first("msRTCSIP-PoolVersion").and_then(|v| v.trim().parse().ok());
+                p.backend = e.first("msRTCSIP-BackEndServer").map(str::to_string);
+                pools.push(p);
+            }
+            for e in self.search_existing(&base, "(objectClass=msRTCSIP-Domain)")? {
+                for d in e.get("msRTCSIP-DomainName") {
+                    if !domains.iter().any(|x| x.eq_ignore_ascii_case(d)) {
+                        domains.push(d.clone());
+                    }
+                }
+            }
+        }
+        self.pools = pools;
+        self.sip_domains = domains;
+        Ok(())
+    }
+
+    /// What the workspace talks to, for headers and messages.
+    pub fn describe(&self) -> String {
+        self.dir.describe()
+    }
+
+    /// The naming contexts.
+    pub fn root(&self) -> &RootInfo {
+        &self.root
+    }
+
+    /// The pools found in the directory.
+    pub fn pools(&self) -> &[Pool] {
+        &self.pools
+    }
+
+    /// The SIP domains the deployment serves.
+    pub fn sip_domains(&self) -> &[String] {
+        &self.sip_domains
+    }
+
+    /// The deployment context the rules need.
+    pub fn context(&self) -> Context<'_> {
+        Context { pools: &self.pools, sip_domains: &self.sip_domains }
+    }
+
+    /// A pool by name, FQDN or DN.
+    pub fn pool(&self, query: &str) -> Result<Pool, PlanError> {
+        Ok(find_pool(query, &self.pools)?.clone())
+    }
+
+    /// The staged changes.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Forgets the staged changes.
+    pub fn discard(&mut self) {
+        self.plan.discard();
+    }
+
+    /// The user as it reads now: with its staged changes, if any.
+    pub fn view(&self, read: &OcsUser) -> OcsUser {
+        self.plan.staged_view(&read.dn).cloned().unwrap_or_else(|| read.clone())
+    }
+
+    /// Finds one user by sAMAccountName, userPrincipalName, mail, `sip:` address or DN.
+    pub fn find_user(&self, id: &str) -> Result<OcsUser, PlanError> {
+        let id = id.trim();
+        let (req, how) = if id.len() > 4 && id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:")) {
+            (self.user_request(&format!("(msRTCSIP-PrimaryUserAddress={})", escape_value(id))), "SIP address")
+        } else if id.contains('=') {
+            let dn = Dn::parse(id)?;
+            let mut req = self.user_request("");
+            req.base = dn.as_str().to_string();
+            req.scope = Scope::Base;
+            (req, "DN")
+        } else if id.contains('@') {
+            let v = escape_value(id);
+            (self.user_request(&format!("(|(userPrincipalName={v})(mail={v}))")), "userPrincipalName or mail")
+        } else {
+            (self.user_request(&format!("(sAMAccountName={})", escape_value(id))), "sAMAccountName")
+        };
+        let dir = self.dir.clone();
+        let found = match self.block(async move { search_all(dir.as_ref(), &req).await }) {
+            Err(PlanError::Directory(crate::directory::DirError::NoSuchObject(_))) => Vec::new(),
+            other => other?,
+        };
+        match found.len() {
+            0 => Err(PlanError::UserNotFound(id.to_string(), how)),
+            1 => Ok(to_user(&found[0])),
+            n => Err(PlanError::Ambiguous {
+                id: id.to_string(),
+                count: n,
+                sample: found.iter().take(3).map(|e| e.dn.as_str()).collect::<Vec<_>>().join("; "),
+            }),
+        }
+    }
+
+    /// A user search request below the domain NC: users (not computers) that match `filter`.
+    pub fn user_request(&self, filter: &str) -> SearchRequest {
+        SearchRequest::subtree(self.root.default_nc.clone(), format!("(&{USER_CLASS_FILTER}{filter})"))
+    }
+
+    /// Validates a user filter (RFC 4515, positions in errors) and gives its canonical text.
+    pub fn check_filter(filter: &str) -> Result<String, PlanError> {
+        if filter.trim().is_empty() {
+            return Ok(String::new());
+        }
+        Ok(crate::directory::Filter::parse(filter)?.to_string())
+    }
+
+    /// One page of users; pass the returned cursor to get the next.
+    pub fn users_page(&self, req: &SearchRequest, cursor: Option<PageCursor>) -> Result<(Vec<OcsUser>, Option<PageCursor>), PlanError> {
+        let dir = self.dir.clone();
+        let req = req.clone();
+        let page = self.block(async move { dir.search_page(&req, cursor).await })?;
+        Ok((page.entries.iter().map(to_user).collect(), page.next))
+    }
+
+    fn stage(&mut self, read: &OcsUser, changes: Vec<UserChange>) {
+        let mut after = self.view(read);
+        after.apply(&changes);
+        let warnings = after.problems(&self.context()).iter().map(ToString::to_string).collect();
+        self.plan.stage(read, &changes, warnings);
+    }
+
+    fn holders_of(&self, sip: &SipUri) -> Result<Vec<String>, PlanError> {
+        let req = self.user_request(&format!("(msRTCSIP-PrimaryUserAddress={})", escape_value(&sip.to_string())));
+        let dir = self.dir.clone();
+        let in_dir = self.block(async move { search_all(dir.as_ref(), &req).await })?;
+        let key = sip.key();
+        let holds = |u: &OcsUser| u.sip().is_some_and(|s| s.to_lowercase() == key);
+        // The directory's holders, corrected for what the plan changes.
+        let mut holders: Vec<String> = in_dir
+            .iter()
+            .filter(|e| self.plan.staged_view(&e.dn).is_none_or(holds))
+            .map(|e| e.dn.clone())
+            .collect();
+        holders.extend(self.plan.staged_views().filter(|u| holds(u)).map(|u| u.dn.clone()));
+        Ok(holders)
+    }
+
+    /// Enables a user with `sip` (or the address derived from mail) on `pool`.
+    pub fn enable(&mut self, read: &OcsUser, sip: Option<&str>, pool: &Pool) -> Result<(), PlanError> {
+        let now = self.view(read);
+        let sip = match sip {
+            Some(s) => SipUri::parse(s)?,
+            None => SipUri::derive(&SipDerivation::Mail, now.label(), now.first("mail"), None, None, None, None)?,
+        };
+        check_sip_unique(&sip, &now.dn, &self.holders_of(&sip)?)?;
+        let changes = now.enable(&sip, pool, &self.context())?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Derives a SIP address for a user without staging anything.
+    pub fn derive_sip(&self, read: &OcsUser, how: &SipDerivation) -> Result<SipUri, PlanError> {
+        let u = self.view(read);
+        Ok(SipUri::derive(how, u.label(), u.first("mail"), u.first("userPrincipalName"), u.first("givenName"), u.first("sn"), u.sam())?)
+    }
+
+    /// Temporarily disables a user.
+    pub fn disable(&mut self, read: &OcsUser) -> Result<(), PlanError> {
+        let changes = self.view(read).disable()?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Removes every OCS attribute of a user.
+    pub fn remove(&mut self, read: &OcsUser) -> Result<(), PlanError> {
+        let changes = self.view(read).remove();
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Moves a user to `pool`.
+    pub fn move_to(&mut self, read: &OcsUser, pool: &Pool) -> Result<(), PlanError> {
+        let changes = self.view(read).move_to(pool, &self.context())?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Writes a user's flags (bits OR-ed in).
+    pub fn set_flags(&mut self, read: &OcsUser, flags: Flags) -> Result<(), PlanError> {
+        let changes = self.view(read).set_flags(flags)?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Changes a user's SIP address.
+    pub fn set_sip(&mut self, read: &OcsUser, sip: &str) -> Result<(), PlanError> {
+        let now = self.view(read);
+        let sip = SipUri::parse(sip)?;
+        check_sip_unique(&sip, &now.dn, &self.holders_of(&sip)?)?;
+        let changes = now.set_sip(&sip, &self.context())?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Sets a Boolean attribute (federation, remote access).
+    pub fn set_bool(&mut self, read: &OcsUser, attr: Attr, value: bool) -> Result<(), PlanError> {
+        let changes = self.view(read).set_bool(attr, value)?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Writes a raw msRTCSIP-* attribute through its rule.
+    pub fn set_raw(&mut self, read: &OcsUser, name: &str, values: Vec<String>) -> Result<(), PlanError> {
+        let now = self.view(read);
+        if let (Some(Attr::PrimaryUserAddress), Some(v)) = (Attr::from_name(name), values.first()) {
+            let sip = SipUri::parse(v)?;
+            check_sip_unique(&sip, &now.dn, &self.holders_of(&sip)?)?;
+        }
+        let changes = now.set_raw(name, values, &self.context())?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Writes the plan to the directory with at most `concurrency` operations in flight;
+    /// `progress` is called after each entry. The plan is emptied.
+    pub fn apply(&mut self, concurrency: usize, progress: &mut dyn FnMut(usize, usize)) -> ApplyReport {
+        let entries: Vec<_> = self.plan.entries().cloned().collect();
+        let dir = self.dir.clone();
+        let report = self.rt.block_on(apply_entries(dir.as_ref(), entries, concurrency, self.timeout, progress));
+        self.plan.discard();
+        report
+    }
+}
+
+/// The OCS view of a directory entry.
+pub fn to_user(e: &Entry) -> OcsUser {
+    OcsUser::from_pairs(&e.dn, e.attributes().iter().map(|a| (a.name.as_str(), a.values.as_slice())))
+}

@@ -1,0 +1,82 @@
+//! Global functions: lookups (`user`, `users`, `users_in`, `pool`, `pools`), output
+//! (`emit`) and the plan (`plan`, `discard`).
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+
+use super::api_pool::PoolObj;
+use super::api_user::{UserObj, UserQuery};
+use super::host::{refuse, to_rhai, HostRef};
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+fn values_dynamic(v: &[String]) -> Dynamic {
+    match v {
+        [] => Dynamic::UNIT,
+        [one] => Dynamic::from(one.clone()),
+        many => Dynamic::from_array(many.iter().cloned().map(Dynamic::from).collect()),
+    }
+}
+
+/// Registers the functions that need the session's host.
+pub fn register(engine: &mut Engine, host: &HostRef) {
+    let h = host.clone();
+    engine.register_fn("user", move |id: ImmutableString| -> Res<UserObj> {
+        let read = h.ws.borrow().find_user(&id).map_err(to_rhai)?;
+        Ok(UserObj { read: std::rc::Rc::new(read), host: h.clone() })
+    });
+    let h = host.clone();
+    engine.register_fn("users", move |filter: ImmutableString| UserQuery::new(h.clone(), None, &filter));
+    let h = host.clone();
+    engine.register_fn("users", move || UserQuery::new(h.clone(), None, ""));
+    let h = host.clone();
+    engine.register_fn("users_in", move |base: ImmutableString, filter: ImmutableString| {
+        UserQuery::new(h.clone(), Some(&base), &filter)
+    });
+    let h = host.clone();
+    engine.register_fn("users_in", move |base: ImmutableString| UserQuery::new(h.clone(), Some(&base), ""));
+    let h = host.clone();
+    engine.register_fn("pool", move |q: ImmutableString| -> Res<PoolObj> {
+        let pool = h.ws.borrow().pool(&q).map_err(to_rhai)?;
+        Ok(PoolObj { pool, host: h.clone() })
+    });
+    let h = host.clone();
+    engine.register_fn("pools", move || -> Array {
+        let ws = h.ws.borrow();
+        ws.pools().iter().map(|p| Dynamic::from(PoolObj { pool: p.clone(), host: h.clone() })).collect()
+    });
+    let h = host.clone();
+    engine.register_fn("sip_domains", move || -> Array {
+        h.ws.borrow().sip_domains().iter().cloned().map(Dynamic::from).collect()
+    });
+    let h = host.clone();
+    engine.register_fn("emit", move |record: Map| {
+        h.records.borrow_mut().push(record);
+    });
+    let h = host.clone();
+    engine.register_fn("emit", move |record: Dynamic| -> Res<()> {
+        if let Some(u) = record.clone().try_cast::<UserObj>() {
+            h.records.borrow_mut().push(super::api_user::user_map(&u.host.ws.borrow().view(&u.read)));
+            return Ok(());
+        }
+        Err(refuse(format!("emit() takes a map such as #{{ sam: u.sam }} or a user, not {}", record.type_name())))
+    });
+    let h = host.clone();
+    engine.register_fn("plan", move || -> Array {
+        let ws = h.ws.borrow();
+        let mut out = Array::new();
+        for e in ws.plan().entries() {
+            for c in &e.changes {
+                let mut m = Map::new();
+                m.insert("dn".into(), Dynamic::from(e.dn.clone()));
+                m.insert("user".into(), Dynamic::from(e.label.clone()));
+                m.insert("attribute".into(), Dynamic::from(c.attr.clone()));
+                m.insert("before".into(), values_dynamic(&c.before));
+                m.insert("after".into(), values_dynamic(&c.after));
+                out.push(Dynamic::from_map(m));
+            }
+        }
+        out
+    });
+    let h = host.clone();
+    engine.register_fn("discard", move || h.ws.borrow_mut().discard());
+}

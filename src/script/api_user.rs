@@ -1,0 +1,271 @@
+//! The `user` object and user queries, translated to workspace calls.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+
+use crate::directory::{PageCursor, SearchRequest};
+use crate::ocs::sip::SipDerivation;
+use crate::ocs::{Attr, Flags, OcsUser};
+
+use super::api_pool::PoolObj;
+use super::host::{refuse, to_rhai, HostRef};
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+/// A user in a script: the entry as read plus a handle on the host. Every copy of it
+/// reads the staged state, so a change made through any copy is seen by all.
+#[derive(Clone)]
+pub struct UserObj {
+    /// The user as read from the directory.
+    pub read: Rc<OcsUser>,
+    /// The shared session state.
+    pub host: HostRef,
+}
+
+impl UserObj {
+    fn now(&self) -> OcsUser {
+        self.host.ws.borrow().view(&self.read)
+    }
+
+    fn text(&self, attr: &str) -> Dynamic {
+        self.now().first(attr).map_or(Dynamic::UNIT, |v| Dynamic::from(v.to_string()))
+    }
+
+    fn with_ws<T>(&self, f: impl FnOnce(&mut crate::plan::Workspace, &OcsUser) -> Result<T, crate::plan::PlanError>) -> Res<T> {
+        f(&mut self.host.ws.borrow_mut(), &self.read).map_err(to_rhai)
+    }
+}
+
+/// A lazy user search: iterating it reads the directory page by page.
+#[derive(Clone)]
+pub struct UserQuery {
+    host: HostRef,
+    request: SearchRequest,
+    what: String,
+}
+
+impl UserQuery {
+    /// A query for users matching `filter` below `base` (the domain NC when `None`).
+    pub fn new(host: HostRef, base: Option<&str>, filter: &str) -> Res<UserQuery> {
+        let canonical = crate::plan::Workspace::check_filter(filter).map_err(to_rhai)?;
+        let mut request = host.ws.borrow().user_request(&canonical);
+        if let Some(b) = base {
+            crate::ocs::Dn::parse(b).map_err(|e| to_rhai(e.into()))?;
+            request.base = b.to_string();
+        }
+        let what = match base {
+            Some(b) => format!("users_in({b:?}, {filter:?})"),
+            None => format!("users({filter:?})"),
+        };
+        Ok(UserQuery { host, request, what })
+    }
+}
+
+/// The iterator behind `for u in users(...)`.
+pub struct UserIter {
+    query: UserQuery,
+    buffer: VecDeque<OcsUser>,
+    cursor: Option<PageCursor>,
+    started: bool,
+    done: bool,
+}
+
+impl Iterator for UserIter {
+    type Item = Res<UserObj>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(u) = self.buffer.pop_front() {
+                return Some(Ok(UserObj { read: Rc::new(u), host: self.query.host.clone() }));
+            }
+            if self.done || (self.started && self.cursor.is_none()) {
+                return None;
+            }
+            self.started = true;
+            let page = self.query.host.ws.borrow().users_page(&self.query.request, self.cursor.take());
+            match page {
+                Ok((users, next)) => {
+                    self.buffer.extend(users);
+                    self.cursor = next;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(to_rhai(e)));
+                }
+            }
+        }
+    }
+}
+
+impl IntoIterator for UserQuery {
+    type Item = Res<UserObj>;
+    type IntoIter = UserIter;
+
+    fn into_iter(self) -> UserIter {
+        UserIter { query: self, buffer: VecDeque::new(), cursor: None, started: false, done: false }
+    }
+}
+
+fn pool_arg(host: &HostRef, pool: &Dynamic) -> Res<PoolObj> {
+    if let Some(p) = pool.clone().try_cast::<PoolObj>() {
+        return Ok(p);
+    }
+    if let Some(name) = pool.clone().into_immutable_string().ok() {
+        let p = host.ws.borrow().pool(&name).map_err(to_rhai)?;
+        return Ok(PoolObj { pool: p, host: host.clone() });
+    }
+    Err(refuse(format!("expected a pool (pool(\"name\")) or a pool name, not {}", pool.type_name())))
+}
+
+fn value_strings(attr: &str, v: Dynamic) -> Res<Vec<String>> {
+    if v.is_unit() {
+        return Ok(Vec::new());
+    }
+    if v.is_array() {
+        return v.cast::<Array>().into_iter().map(|x| scalar_string(attr, x)).collect();
+    }
+    scalar_string(attr, v).map(|s| vec![s])
+}
+
+fn scalar_string(attr: &str, v: Dynamic) -> Res<String> {
+    if let Some(b) = v.clone().try_cast::<bool>() {
+        return Ok(crate::ocs::values::ad_bool(b));
+    }
+    if let Some(i) = v.clone().try_cast::<i64>() {
+        return Ok(i.to_string());
+    }
+    if let Some(f) = v.clone().try_cast::<Flags>() {
+        return Ok(f.value().to_string());
+    }
+    if let Some(p) = v.clone().try_cast::<PoolObj>() {
+        return Ok(p.pool.home_server_dn());
+    }
+    match v.into_immutable_string() {
+        Ok(s) => Ok(s.to_string()),
+        Err(t) => Err(refuse(format!("cannot write a {t} to {attr}"))),
+    }
+}
+
+fn derivation(how: &str, domain: Option<&str>) -> Res<SipDerivation> {
+    let need_domain = || domain.map(str::to_string).ok_or_else(|| refuse(format!("derive_sip(\"{how}\", domain) needs the SIP domain")));
+    match how.to_ascii_lowercase().replace(['-', '.'], "_").as_str() {
+        "mail" | "email" | "emailaddress" => Ok(SipDerivation::Mail),
+        "upn" | "userprincipalname" => Ok(SipDerivation::Upn),
+        "first_last" | "firstlast" | "firstlastname" => Ok(SipDerivation::FirstLast(need_domain()?)),
+        "sam" | "samaccountname" => Ok(SipDerivation::Sam(need_domain()?)),
+        _ => Err(refuse(format!("unknown SIP derivation {how:?}; use \"mail\", \"upn\", \"first_last\" or \"sam\""))),
+    }
+}
+
+/// Registers the user type and its query.
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<UserObj>("User");
+    engine.register_get("dn", |u: &mut UserObj| u.read.dn.clone());
+    engine.register_get("sam", |u: &mut UserObj| u.text("sAMAccountName"));
+    engine.register_get("upn", |u: &mut UserObj| u.text("userPrincipalName"));
+    engine.register_get("mail", |u: &mut UserObj| u.text("mail"));
+    engine.register_get("display_name", |u: &mut UserObj| u.text("displayName"));
+    engine.register_get("given_name", |u: &mut UserObj| u.text("givenName"));
+    engine.register_get("surname", |u: &mut UserObj| u.text("sn"));
+    engine.register_get("line", |u: &mut UserObj| u.text(Attr::Line.name()));
+    engine.register_get("sip", |u: &mut UserObj| u.text(Attr::PrimaryUserAddress.name()));
+    engine.register_get("home_server", |u: &mut UserObj| u.text(Attr::PrimaryHomeServer.name()));
+    engine.register_get("enabled", |u: &mut UserObj| u.now().enabled().map_or(Dynamic::UNIT, Dynamic::from));
+    engine.register_get("federation", |u: &mut UserObj| u.now().federation());
+    engine.register_get("remote_access", |u: &mut UserObj| u.now().remote_access());
+    engine.register_get("flags", |u: &mut UserObj| u.now().flags().unwrap_or_default());
+    engine.register_get("home_pool", |u: &mut UserObj| {
+        let now = u.now();
+        let ws = u.host.ws.borrow();
+        now.home_server().map_or(Dynamic::UNIT, |h| Dynamic::from(crate::ocs::pool::describe_home_server(h, ws.pools())))
+    });
+    engine.register_get("pool", |u: &mut UserObj| {
+        let now = u.now();
+        let ws = u.host.ws.borrow();
+        now.pool(ws.pools()).map_or(Dynamic::UNIT, |p| Dynamic::from(PoolObj { pool: p.clone(), host: u.host.clone() }))
+    });
+    engine.register_set("flags", |u: &mut UserObj, f: Flags| u.with_ws(|ws, r| ws.set_flags(r, f)));
+    engine.register_set("sip", |u: &mut UserObj, s: ImmutableString| u.with_ws(|ws, r| ws.set_sip(r, &s)));
+    engine.register_set("federation", |u: &mut UserObj, b: bool| u.with_ws(|ws, r| ws.set_bool(r, Attr::FederationEnabled, b)));
+    engine.register_set("remote_access", |u: &mut UserObj, b: bool| {
+        u.with_ws(|ws, r| ws.set_bool(r, Attr::InternetAccessEnabled, b))
+    });
+
+    engine.register_fn("enable", |u: &mut UserObj, sip: ImmutableString, pool: Dynamic| -> Res<()> {
+        let p = pool_arg(&u.host, &pool)?;
+        u.with_ws(|ws, r| ws.enable(r, Some(&sip), &p.pool))
+    });
+    engine.register_fn("enable", |u: &mut UserObj, pool: Dynamic| -> Res<()> {
+        let p = pool_arg(&u.host, &pool)?;
+        u.with_ws(|ws, r| ws.enable(r, None, &p.pool))
+    });
+    engine.register_fn("disable", |u: &mut UserObj| u.with_ws(|ws, r| ws.disable(r)));
+    engine.register_fn("remove", |u: &mut UserObj| u.with_ws(|ws, r| ws.remove(r)));
+    engine.register_fn("move_to", |u: &mut UserObj, pool: Dynamic| -> Res<()> {
+        let p = pool_arg(&u.host, &pool)?;
+        u.with_ws(|ws, r| ws.move_to(r, &p.pool))
+    });
+    engine.register_fn("attr", |u: &mut UserObj, name: ImmutableString| -> Dynamic {
+        let now = u.now();
+        match now.get(&name) {
+            [] => Dynamic::UNIT,
+            [one] => Dynamic::from(one.clone()),
+            many => Dynamic::from_array(many.iter().cloned().map(Dynamic::from).collect()),
+        }
+    });
+    engine.register_fn("set_attr", |u: &mut UserObj, name: ImmutableString, value: Dynamic| -> Res<()> {
+        let values = value_strings(&name, value)?;
+        u.with_ws(|ws, r| ws.set_raw(r, &name, values))
+    });
+    engine.register_fn("derive_sip", |u: &mut UserObj, how: ImmutableString| -> Res<String> {
+        let d = derivation(&how, None)?;
+        u.with_ws(|ws, r| ws.derive_sip(r, &d)).map(|s| s.to_string())
+    });
+    engine.register_fn("derive_sip", |u: &mut UserObj, how: ImmutableString, domain: ImmutableString| -> Res<String> {
+        let d = derivation(&how, Some(&domain))?;
+        u.with_ws(|ws, r| ws.derive_sip(r, &d)).map(|s| s.to_string())
+    });
+    engine.register_fn("problems", |u: &mut UserObj| -> Array {
+        let now = u.now();
+        let ws = u.host.ws.borrow();
+        now.problems(&ws.context()).iter().map(|p| Dynamic::from(p.to_string())).collect()
+    });
+    engine.register_fn("to_map", |u: &mut UserObj| -> Map { user_map(&u.now()) });
+    engine.register_fn("to_string", |u: &mut UserObj| format!("{} ({})", u.now().label(), u.read.dn));
+    engine.register_fn("to_debug", |u: &mut UserObj| format!("User({})", u.read.dn));
+    engine.register_fn("==", |a: &mut UserObj, b: UserObj| crate::ocs::dn::same_dn(&a.read.dn, &b.read.dn));
+    engine.register_fn("!=", |a: &mut UserObj, b: UserObj| !crate::ocs::dn::same_dn(&a.read.dn, &b.read.dn));
+
+    engine.register_type_with_name::<UserQuery>("UserQuery");
+    engine.register_iterator_result::<UserQuery, UserObj>();
+    engine.register_fn("to_array", |q: &mut UserQuery| -> Res<Array> {
+        q.clone().into_iter().map(|r| r.map(Dynamic::from)).collect()
+    });
+    engine.register_fn("count", |q: &mut UserQuery| -> Res<i64> {
+        let mut n = 0i64;
+        for r in q.clone() {
+            r?;
+            n += 1;
+        }
+        Ok(n)
+    });
+    engine.register_fn("to_string", |q: &mut UserQuery| q.what.clone());
+    engine.register_fn("to_debug", |q: &mut UserQuery| q.what.clone());
+}
+
+/// The OCS attributes of a user as a map (for `to_map` and records).
+pub fn user_map(u: &OcsUser) -> Map {
+    let mut m = Map::new();
+    let opt = |v: Option<&str>| v.map_or(Dynamic::UNIT, |s| Dynamic::from(s.to_string()));
+    m.insert("dn".into(), Dynamic::from(u.dn.clone()));
+    m.insert("sam".into(), opt(u.sam()));
+    m.insert("sip".into(), opt(u.sip()));
+    m.insert("enabled".into(), u.enabled().map_or(Dynamic::UNIT, Dynamic::from));
+    m.insert("home_server".into(), opt(u.home_server()));
+    m.insert("flags".into(), u.flags().map_or(Dynamic::UNIT, |f| Dynamic::from(f.to_string())));
+    m.insert("federation".into(), Dynamic::from(u.federation()));
+    m.insert("remote_access".into(), Dynamic::from(u.remote_access()));
+    m
+}

@@ -1,0 +1,71 @@
+//! The sandboxed Rhai engine: only the packages and objects ocsh chooses, with limits.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Dynamic, Engine};
+
+/// Resource limits of a script run.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Rhai operations before the script is stopped.
+    pub max_operations: u64,
+    /// Wall-clock time before the script is stopped (directory waits included).
+    pub timeout: Option<Duration>,
+    /// Set from outside (Ctrl-C) to stop the running script.
+    pub interrupt: Arc<AtomicBool>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_operations: 200_000_000, timeout: None, interrupt: Arc::new(AtomicBool::new(false)) }
+    }
+}
+
+/// Call depth: deep enough for helper libraries, shallow enough to stop runaway recursion
+/// long before the native stack does.
+const MAX_CALL_LEVELS: usize = 48;
+const MAX_STRING: usize = 1 << 20;
+const MAX_ARRAY: usize = 1_000_000;
+const MAX_MAP: usize = 100_000;
+
+/// When the current run started: reset by each run so a REPL session gets a fresh
+/// timeout per statement.
+pub type RunClock = Rc<Cell<Instant>>;
+
+/// Builds the engine: `new_raw` plus the standard package (language core, strings,
+/// arrays, maps, maths, time); no module resolver (imports come from ocsh's own resolver
+/// only), `eval` disabled, limits set, wall clock and interrupt checked on progress.
+pub fn build(limits: &Limits) -> (Engine, RunClock) {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(StandardPackage::new().as_shared_module());
+    engine.disable_symbol("eval");
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(MAX_CALL_LEVELS);
+    engine.set_max_expr_depths(64, 32);
+    engine.set_max_string_size(MAX_STRING);
+    engine.set_max_array_size(MAX_ARRAY);
+    engine.set_max_map_size(MAX_MAP);
+    engine.set_max_variables(10_000);
+    engine.set_max_functions(2_000);
+    engine.set_max_modules(100);
+
+    let clock: RunClock = Rc::new(Cell::new(Instant::now()));
+    let started = clock.clone();
+    let timeout = limits.timeout;
+    let interrupt = limits.interrupt.clone();
+    engine.on_progress(move |_| {
+        if interrupt.swap(false, Ordering::SeqCst) {
+            return Some(Dynamic::from("interrupted"));
+        }
+        match timeout {
+            Some(t) if started.get().elapsed() > t => Some(Dynamic::from(format!("timeout after {} s", t.as_secs()))),
+            _ => None,
+        }
+    });
+    (engine, clock)
+}

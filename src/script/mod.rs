@@ -1,0 +1,103 @@
+//! The Rhai layer: a sandboxed engine with the user, flags and pool objects. It only
+//! translates between Rhai values and the plan layer's workspace.
+
+pub mod api_flags;
+pub mod api_global;
+pub mod api_pool;
+pub mod api_user;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod values;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+
+use rhai::{Dynamic, Engine, Map, Scope, AST};
+
+use crate::plan::Workspace;
+
+pub use engine::Limits;
+pub use error::{ScriptError, ScriptErrorKind};
+pub use host::{Host, HostRef};
+
+/// A script session: engine, shared host state and the variables that persist between
+/// runs (one run for `ocsh run`, one per input in the REPL).
+pub struct Session {
+    engine: Engine,
+    host: HostRef,
+    scope: Scope<'static>,
+    clock: engine::RunClock,
+}
+
+impl Session {
+    /// A session on `ws`, with `params` as the `params` constant and `out` receiving
+    /// `print` and `debug` output.
+    pub fn new(ws: Workspace, params: Map, limits: &Limits, out: Box<dyn Write>) -> Session {
+        let (mut engine, clock) = engine::build(limits);
+        let host: HostRef = Rc::new(Host { ws: RefCell::new(ws), records: RefCell::new(Vec::new()), out: RefCell::new(out) });
+        api_flags::register(&mut engine);
+        api_pool::register(&mut engine);
+        api_user::register(&mut engine);
+        api_global::register(&mut engine, &host);
+        engine.register_type_with_name::<error::Refusal>("Refusal");
+        engine.register_fn("to_string", |r: &mut error::Refusal| r.0.clone());
+        engine.register_fn("to_debug", |r: &mut error::Refusal| format!("Refusal({:?})", r.0));
+        engine.register_type_with_name::<error::DirectoryFailure>("DirectoryFailure");
+        engine.register_fn("to_string", |r: &mut error::DirectoryFailure| r.0.clone());
+        let h = host.clone();
+        engine.on_print(move |s| {
+            let _ = writeln!(h.out.borrow_mut(), "{s}");
+        });
+        let h = host.clone();
+        engine.on_debug(move |s, src, pos| {
+            let at = match (src, pos.line()) {
+                (Some(src), Some(l)) => format!("{src}:{l}: "),
+                _ => String::new(),
+            };
+            let _ = writeln!(h.out.borrow_mut(), "{at}{s}");
+        });
+        let mut scope = Scope::new();
+        scope.push_constant("params", params);
+        Session { engine, host, scope, clock }
+    }
+
+    /// The shared state (workspace, records).
+    pub fn host(&self) -> &HostRef {
+        &self.host
+    }
+
+    /// The engine (for completion and docs).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles `source` (named `name` in errors) without running it.
+    pub fn compile(&self, name: &str, source: &str) -> Result<AST, ScriptError> {
+        let mut ast = self.engine.compile_with_scope(&self.scope, source).map_err(|e| {
+            let pos = e.position();
+            ScriptError {
+                kind: ScriptErrorKind::Script,
+                file: name.to_string(),
+                line: pos.line(),
+                column: pos.position(),
+                message: e.err_type().to_string(),
+            }
+        })?;
+        ast.set_source(name);
+        Ok(ast)
+    }
+
+    /// Compiles and runs `source`; variables it defines stay in the session.
+    pub fn run(&mut self, name: &str, source: &str) -> Result<Dynamic, ScriptError> {
+        let ast = self.compile(name, source)?;
+        self.clock.set(std::time::Instant::now());
+        self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &ast).map_err(|e| ScriptError::from_rhai(name, &e))
+    }
+
+    /// Takes the records emitted so far.
+    pub fn take_records(&self) -> Vec<Map> {
+        std::mem::take(&mut self.host.records.borrow_mut())
+    }
+}
