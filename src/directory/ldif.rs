@@ -730,4 +730,63 @@ objectClass: domainDNS
             let _ = decode_bytes(&bytes, "t.ldif");
         }
     }
+
+    /// A cheap deterministic fuzzer: random mixes of the characters that matter to the
+    /// grammar, and random cuts and splices of a valid file.
+    #[test]
+    fn random_inputs_never_panic() {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = [
+            "dn",
+            ":",
+            "::",
+            ":<",
+            " ",
+            "\n",
+            "\r\n",
+            "\n ",
+            "#",
+            "=",
+            ",",
+            "CN",
+            "cn",
+            "changetype",
+            "add",
+            "modify",
+            "version",
+            "1",
+            "AA==",
+            "//8=",
+            "\u{feff}",
+            "é",
+            "\\",
+            "\0",
+            "-",
+            ";binary",
+        ];
+        for _ in 0..20_000 {
+            let len = next() % 24;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let _ = parse(&text, "t.ldif");
+            let _ = decode_bytes(text.as_bytes(), "t.ldif");
+        }
+        let valid = write(&parse(SAMPLE, "t.ldif").unwrap());
+        for _ in 0..5_000 {
+            let a = (next() % (valid.len() as u64 + 1)) as usize;
+            let b = (next() % (valid.len() as u64 + 1)) as usize;
+            let (a, b) = (a.min(b), a.max(b));
+            let spliced = [&valid.as_bytes()[..a], &valid.as_bytes()[b..]].concat();
+            let text = String::from_utf8_lossy(&spliced);
+            let _ = parse(&text, "t.ldif");
+            let _ = decode_bytes(&spliced, "t.ldif");
+        }
+    }
 }
