@@ -59,7 +59,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(m) | Error::Directory(m) | Error::Io(m) | Error::Partial(m) => f.write_str(m),
+            Error::Usage(m) | Error::Directory(m) | Error::Io(m) | Error::Partial(m) => {
+                f.write_str(m)
+            }
             Error::Script(e) => match e.kind {
                 ScriptErrorKind::Refused => write!(f, "{e}\nrefused: nothing was written"),
                 _ => write!(f, "{e}\nnothing was written"),

@@ -1,11 +1,12 @@
 //! The real binary against the demo forest: plans, records, apply, refusals, bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a test failure
 
 mod util;
 
 use std::collections::BTreeMap;
 
 use ocsh::directory::ldif;
-use util::{ocsh, DemoCopy};
+use util::{DemoCopy, ocsh};
 
 /// Every ready script, run against the built-in demo: plan and records, as tables and JSON.
 #[test]
@@ -44,10 +45,19 @@ fn a_plan_writes_nothing() {
     let demo = DemoCopy::new();
     let before = demo.bytes();
     let script = util::root().join("scripts/fix-ou-home-server.rhai");
-    let out = demo.ocsh(&["run", script.to_str().unwrap(), "--directory", &demo.ldif_arg()]);
+    let out = demo.ocsh(&[
+        "run",
+        script.to_str().unwrap(),
+        "--directory",
+        &demo.ldif_arg(),
+    ]);
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(out.stdout.contains("Dry run"), "{}", out.stdout);
-    assert_eq!(before, demo.bytes(), "a plan without --apply changed the file");
+    assert_eq!(
+        before,
+        demo.bytes(),
+        "a plan without --apply changed the file"
+    );
 }
 
 fn entries_by_dn(text: &str) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
@@ -55,7 +65,11 @@ fn entries_by_dn(text: &str) -> BTreeMap<String, BTreeMap<String, Vec<String>>> 
         .unwrap()
         .into_iter()
         .map(|e| {
-            let attrs = e.attributes().iter().map(|a| (a.name.to_ascii_lowercase(), a.values.clone())).collect();
+            let attrs = e
+                .attributes()
+                .iter()
+                .map(|a| (a.name.to_ascii_lowercase(), a.values.clone()))
+                .collect();
             (ocsh::ocs::dn::normalize(&e.dn).unwrap(), attrs)
         })
         .collect()
@@ -68,12 +82,32 @@ fn apply_changes_exactly_the_planned_attributes() {
     let before_text = String::from_utf8(demo.bytes()).unwrap();
     let script = util::root().join("scripts/fix-ou-home-server.rhai");
     let script = script.to_str().unwrap();
-    let planned = demo.ocsh(&["run", script, "--directory", &demo.ldif_arg(), "--format", "json"]);
+    let planned = demo.ocsh(&[
+        "run",
+        script,
+        "--directory",
+        &demo.ldif_arg(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(planned.code, 0, "{}", planned.transcript());
     let plan: serde_json::Value = serde_json::from_str(&planned.stdout).unwrap();
-    let applied = demo.ocsh(&["run", script, "--directory", &demo.ldif_arg(), "--apply", "--yes"]);
+    let applied = demo.ocsh(&[
+        "run",
+        script,
+        "--directory",
+        &demo.ldif_arg(),
+        "--apply",
+        "--yes",
+    ]);
     assert_eq!(applied.code, 0, "{}", applied.transcript());
-    assert!(applied.stdout.contains("Applied 8 of 8 entries: 0 conflicted, 0 failed."), "{}", applied.stdout);
+    assert!(
+        applied
+            .stdout
+            .contains("Applied 8 of 8 entries: 0 conflicted, 0 failed."),
+        "{}",
+        applied.stdout
+    );
 
     let mut expected = entries_by_dn(&before_text);
     let entries = plan["plan"]["entries"].as_array().unwrap();
@@ -83,10 +117,28 @@ fn apply_changes_exactly_the_planned_attributes() {
         let attrs = expected.get_mut(&dn).unwrap();
         for c in e["changes"].as_array().unwrap() {
             let attr = c["attribute"].as_str().unwrap().to_ascii_lowercase();
-            let after: Vec<String> = c["after"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-            let before: Vec<String> = c["before"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-            assert_eq!(attrs.get(&attr).cloned().unwrap_or_default(), before, "{dn} {attr}");
-            if after.is_empty() { attrs.remove(&attr); } else { attrs.insert(attr, after); }
+            let after: Vec<String> = c["after"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            let before: Vec<String> = c["before"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(
+                attrs.get(&attr).cloned().unwrap_or_default(),
+                before,
+                "{dn} {attr}"
+            );
+            if after.is_empty() {
+                attrs.remove(&attr);
+            } else {
+                attrs.insert(attr, after);
+            }
         }
     }
     let after_text = String::from_utf8(demo.bytes()).unwrap();
@@ -94,7 +146,11 @@ fn apply_changes_exactly_the_planned_attributes() {
 
     // Running it again finds nothing left to do.
     let again = demo.ocsh(&["run", script, "--directory", &demo.ldif_arg()]);
-    assert!(again.stdout.contains("No changes planned"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("No changes planned"),
+        "{}",
+        again.stdout
+    );
 }
 
 /// The refusals of the issue: each exits 4, names the problem, and writes nothing even
@@ -117,26 +173,84 @@ fn bad_values_are_refused_and_nothing_is_written() {
             r#"let u = user("alex.kim"); u.set_attr("msRTCSIP-PrimaryHomeServer", "pool02.example.com");"#,
             "is the FQDN of pool pool02, not a DN",
         ),
-        ("unknown-pool", r#"user("jdoe").enable("sip:jane.doe@example.com", pool("pool09"));"#, "unknown pool \"pool09\""),
-        ("unknown-pool-name", r#"user("jdoe").enable("sip:jane.doe@example.com", "pool09");"#, "unknown pool \"pool09\""),
-        ("space-in-sip", r#"user("jdoe").enable("sip:jane doe@example.com", pool("pool01"));"#, "contains a space at position 9"),
-        ("curly-quote", "user(\"jdoe\").enable(\"\u{201C}sip:jane.doe@example.com\u{201D}\", pool(\"pool01\"));", "curly quote"),
-        ("duplicate-sip", r#"user("jdoe").enable("sip:alex.kim@example.com", pool("pool01"));"#, "sip:alex.kim@example.com is already held by"),
-        ("reserved-bit", r#"let u = user("alex.kim"); u.flags = u.flags | flags(32);"#, "reserved or undocumented bit(s) 32"),
-        ("clear-256-by-name", r#"let u = user("alex.kim"); u.flags.enhanced_presence = false;"#, "can never be cleared"),
-        ("foreign-sip-domain", r#"user("jdoe").enable("sip:jane.doe@example.org", pool("pool01"));"#, "example.org is not a SIP domain of this deployment"),
-        ("misspelled-attribute", r#"user("alex.kim").set_attr("msRTCSIP-PrimaryHomeSever", "x");"#, "did you mean msRTCSIP-PrimaryHomeServer"),
+        (
+            "unknown-pool",
+            r#"user("jdoe").enable("sip:jane.doe@example.com", pool("pool09"));"#,
+            "unknown pool \"pool09\"",
+        ),
+        (
+            "unknown-pool-name",
+            r#"user("jdoe").enable("sip:jane.doe@example.com", "pool09");"#,
+            "unknown pool \"pool09\"",
+        ),
+        (
+            "space-in-sip",
+            r#"user("jdoe").enable("sip:jane doe@example.com", pool("pool01"));"#,
+            "contains a space at position 9",
+        ),
+        (
+            "curly-quote",
+            "user(\"jdoe\").enable(\"\u{201C}sip:jane.doe@example.com\u{201D}\", pool(\"pool01\"));",
+            "curly quote",
+        ),
+        (
+            "duplicate-sip",
+            r#"user("jdoe").enable("sip:alex.kim@example.com", pool("pool01"));"#,
+            "sip:alex.kim@example.com is already held by",
+        ),
+        (
+            "reserved-bit",
+            r#"let u = user("alex.kim"); u.flags = u.flags | flags(32);"#,
+            "reserved or undocumented bit(s) 32",
+        ),
+        (
+            "clear-256-by-name",
+            r#"let u = user("alex.kim"); u.flags.enhanced_presence = false;"#,
+            "can never be cleared",
+        ),
+        (
+            "foreign-sip-domain",
+            r#"user("jdoe").enable("sip:jane.doe@example.org", pool("pool01"));"#,
+            "example.org is not a SIP domain of this deployment",
+        ),
+        (
+            "misspelled-attribute",
+            r#"user("alex.kim").set_attr("msRTCSIP-PrimaryHomeSever", "x");"#,
+            "did you mean msRTCSIP-PrimaryHomeServer",
+        ),
     ];
     for (name, text, want) in cases {
         let demo = DemoCopy::new();
         let before = demo.bytes();
         // A change staged before the refusal must not be written either.
-        let script = demo.script(&format!("{name}.rhai"), &format!("user(\"jdoe\").enable(pool(\"pool02\"));\n{text}\n"));
-        let out = demo.ocsh(&["run", &script, "--directory", &demo.ldif_arg(), "--apply", "--yes"]);
+        let script = demo.script(
+            &format!("{name}.rhai"),
+            &format!("user(\"jdoe\").enable(pool(\"pool02\"));\n{text}\n"),
+        );
+        let out = demo.ocsh(&[
+            "run",
+            &script,
+            "--directory",
+            &demo.ldif_arg(),
+            "--apply",
+            "--yes",
+        ]);
         assert_eq!(out.code, 4, "{name}: {}", out.transcript());
-        assert!(out.stderr.contains(want), "{name}: want {want:?} in\n{}", out.stderr);
-        assert!(out.stderr.contains(&format!("{name}.rhai:2:")), "{name}: no line/column in\n{}", out.stderr);
-        assert!(out.stderr.contains("nothing was written"), "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{name}: want {want:?} in\n{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(&format!("{name}.rhai:2:")),
+            "{name}: no line/column in\n{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("nothing was written"),
+            "{name}: {}",
+            out.stderr
+        );
         assert_eq!(before, demo.bytes(), "{name}: the directory changed");
     }
 }
@@ -144,7 +258,10 @@ fn bad_values_are_refused_and_nothing_is_written() {
 #[test]
 fn refusal_transcript() {
     let demo = DemoCopy::new();
-    let script = demo.script("seed.rhai", "let u = user(\"alex.kim\");\nu.set_attr(\"msRTCSIP-OptionFlags\", 512);\n");
+    let script = demo.script(
+        "seed.rhai",
+        "let u = user(\"alex.kim\");\nu.set_attr(\"msRTCSIP-OptionFlags\", 512);\n",
+    );
     let out = demo.ocsh(&["run", "seed.rhai"]);
     assert_eq!(out.code, 4);
     let _ = script;
@@ -159,22 +276,90 @@ fn bad_inputs_exit_non_zero_with_a_message() {
     let ok = demo.script("ok.rhai", "print(pools().len());\n");
     let cases: Vec<(Vec<String>, i32, &str)> = vec![
         (vec!["run".into(), "missing.rhai".into()], 1, "missing.rhai"),
-        (vec!["run".into(), ok.clone(), "--directory".into(), broken_ldif.display().to_string()], 6, "broken.ldif:5"),
-        (vec!["run".into(), ok.clone(), "--directory".into(), "nope.ldif".into()], 6, "nope.ldif"),
-        (vec!["run".into(), ok.clone(), "--param".into(), "novalue".into()], 2, "must be NAME=VALUE"),
-        (vec!["run".into(), ok.clone(), "--apply".into()], 2, "ocsh demo demo.ldif"),
-        (vec!["run".into(), demo.script("syntax.rhai", "let x = ;\n")], 3, "syntax.rhai:1:9"),
-        (vec!["run".into(), demo.script("filter.rhai", "for u in users(\"(&(mail=x)\") {}\n")], 4, "missing ')'"),
-        (vec!["run".into(), demo.script("nouser.rhai", "user(\"nobody\");\n")], 6, "no user \"nobody\""),
-        (vec!["run".into(), demo.script("throw.rhai", "\n\nthrow \"stop here\";\n")], 3, "throw.rhai:3:1: script threw: stop here"),
-        (vec!["demo".into(), demo.ldif_arg()], 2, "exists; use --force"),
-        (vec!["run".into(), ok, "--directory".into(), "ldap://127.0.0.1:1".into()], 6, "no LDAP backend yet"),
+        (
+            vec![
+                "run".into(),
+                ok.clone(),
+                "--directory".into(),
+                broken_ldif.display().to_string(),
+            ],
+            6,
+            "broken.ldif:5",
+        ),
+        (
+            vec![
+                "run".into(),
+                ok.clone(),
+                "--directory".into(),
+                "nope.ldif".into(),
+            ],
+            6,
+            "nope.ldif",
+        ),
+        (
+            vec!["run".into(), ok.clone(), "--param".into(), "novalue".into()],
+            2,
+            "must be NAME=VALUE",
+        ),
+        (
+            vec!["run".into(), ok.clone(), "--apply".into()],
+            2,
+            "ocsh demo demo.ldif",
+        ),
+        (
+            vec!["run".into(), demo.script("syntax.rhai", "let x = ;\n")],
+            3,
+            "syntax.rhai:1:9",
+        ),
+        (
+            vec![
+                "run".into(),
+                demo.script("filter.rhai", "for u in users(\"(&(mail=x)\") {}\n"),
+            ],
+            4,
+            "missing ')'",
+        ),
+        (
+            vec![
+                "run".into(),
+                demo.script("nouser.rhai", "user(\"nobody\");\n"),
+            ],
+            6,
+            "no user \"nobody\"",
+        ),
+        (
+            vec![
+                "run".into(),
+                demo.script("throw.rhai", "\n\nthrow \"stop here\";\n"),
+            ],
+            3,
+            "throw.rhai:3:1: script threw: stop here",
+        ),
+        (
+            vec!["demo".into(), demo.ldif_arg()],
+            2,
+            "exists; use --force",
+        ),
+        (
+            vec![
+                "run".into(),
+                ok,
+                "--directory".into(),
+                "ldap://127.0.0.1:1".into(),
+            ],
+            6,
+            "no LDAP backend yet",
+        ),
     ];
     for (args, code, want) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = demo.ocsh(&args);
         assert_eq!(out.code, code, "{args:?}: {}", out.transcript());
-        assert!(out.stderr.contains(want), "{args:?}: want {want:?} in\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{args:?}: want {want:?} in\n{}",
+            out.stderr
+        );
     }
 }
 
@@ -183,12 +368,37 @@ fn bad_inputs_exit_non_zero_with_a_message() {
 fn the_sandbox_stops_scripts() {
     let demo = DemoCopy::new();
     let cases = [
-        ("loop.rhai", "loop {}\n", vec!["--timeout", "1"], "timeout after 1 s"),
-        ("ops.rhai", "let i = 0; loop { i += 1; }\n", vec!["--max-operations", "10000"], "Too many operations"),
+        (
+            "loop.rhai",
+            "loop {}\n",
+            vec!["--timeout", "1"],
+            "timeout after 1 s",
+        ),
+        (
+            "ops.rhai",
+            "let i = 0; loop { i += 1; }\n",
+            vec!["--max-operations", "10000"],
+            "Too many operations",
+        ),
         ("eval.rhai", "eval(\"40 + 2\");\n", vec![], "eval"),
-        ("recurse.rhai", "fn f(n) { f(n + 1) } f(0);\n", vec![], "Stack overflow"),
-        ("string.rhai", "let s = \"x\"; loop { s += s; }\n", vec![], "Length of string"),
-        ("array.rhai", "let a = []; loop { a += [1, 2, 3, 4, 5, 6, 7, 8]; }\n", vec![], "Size of array"),
+        (
+            "recurse.rhai",
+            "fn f(n) { f(n + 1) } f(0);\n",
+            vec![],
+            "Stack overflow",
+        ),
+        (
+            "string.rhai",
+            "let s = \"x\"; loop { s += s; }\n",
+            vec![],
+            "Length of string",
+        ),
+        (
+            "array.rhai",
+            "let a = []; loop { a += [1, 2, 3, 4, 5, 6, 7, 8]; }\n",
+            vec![],
+            "Size of array",
+        ),
     ];
     for (name, text, extra, want) in cases {
         let script = demo.script(name, text);
@@ -196,13 +406,21 @@ fn the_sandbox_stops_scripts() {
         args.extend(extra);
         let out = demo.ocsh(&args);
         assert_eq!(out.code, 3, "{name}: {}", out.transcript());
-        assert!(out.stderr.contains(want), "{name}: want {want:?} in\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{name}: want {want:?} in\n{}",
+            out.stderr
+        );
     }
 }
 
 #[test]
 fn check_compiles_without_a_directory() {
-    let out = ocsh(&["check", "scripts/seed-enable-user.rhai", "scripts/fix-ou-home-server.rhai"]);
+    let out = ocsh(&[
+        "check",
+        "scripts/seed-enable-user.rhai",
+        "scripts/fix-ou-home-server.rhai",
+    ]);
     assert_eq!(out.code, 0, "{}", out.transcript());
     let demo = DemoCopy::new();
     let bad = demo.script("bad.rhai", "fn (x) {}\n");

@@ -10,9 +10,9 @@ use std::time::Duration;
 use clap::Parser;
 use rhai::{Dynamic, Map};
 
-use crate::directory::{demo, open, DirectorySpec};
+use crate::directory::{DirectorySpec, demo, open};
 use crate::error::Error;
-use crate::plan::{render, Workspace};
+use crate::plan::{Workspace, render};
 use crate::script::{Limits, Session};
 
 use args::{Cli, Command, DirectoryArgs, Format, RunArgs};
@@ -23,7 +23,11 @@ pub fn main() -> u8 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { crate::error::exit::USAGE } else { crate::error::exit::OK };
+            return if e.use_stderr() {
+                crate::error::exit::USAGE
+            } else {
+                crate::error::exit::OK
+            };
         }
     };
     let mut stdout = std::io::stdout().lock();
@@ -69,7 +73,10 @@ pub fn parse_params(pairs: &[String]) -> Result<Map, Error> {
 fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, DirectorySpec), Error> {
     let spec = DirectorySpec::parse(&d.directory);
     let dir = open(&spec)?;
-    Ok((Workspace::open(dir, Duration::from_secs(d.op_timeout))?, spec))
+    Ok((
+        Workspace::open(dir, Duration::from_secs(d.op_timeout))?,
+        spec,
+    ))
 }
 
 fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -83,7 +90,11 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
                 .into(),
         ));
     }
-    let limits = Limits { max_operations: args.max_operations, timeout: Some(Duration::from_secs(args.timeout)), ..Limits::default() };
+    let limits = Limits {
+        max_operations: args.max_operations,
+        timeout: Some(Duration::from_secs(args.timeout)),
+        ..Limits::default()
+    };
     // print() output goes to stdout as the script runs, or to stderr when stdout must
     // hold one JSON document.
     let printed: Box<dyn Write> = match args.format {
@@ -98,7 +109,10 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let mut ws = host.ws.borrow_mut();
     let directory = ws.describe();
     // A failed script writes nothing, but what it emitted before failing is still shown.
-    let w = |out: &mut dyn Write, s: &str| out.write_all(s.as_bytes()).map_err(|e| Error::Io(format!("stdout: {e}")));
+    let w = |out: &mut dyn Write, s: &str| {
+        out.write_all(s.as_bytes())
+            .map_err(|e| Error::Io(format!("stdout: {e}")))
+    };
     if args.format == Format::Table && !records.is_empty() {
         w(out, &output::records_table(&records))?;
     }
@@ -121,7 +135,14 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let mut report_json = serde_json::Value::Null;
     let mut code = crate::error::exit::OK;
     if args.apply && planned {
-        if std::io::stdin().is_terminal() && !args.yes && !confirm(&format!("Apply {} change(s) to {} entries of {directory}?", ws.plan().change_count(), ws.plan().entry_count()))? {
+        if std::io::stdin().is_terminal()
+            && !args.yes
+            && !confirm(&format!(
+                "Apply {} change(s) to {} entries of {directory}?",
+                ws.plan().change_count(),
+                ws.plan().entry_count()
+            ))?
+        {
             w(out, "Not applied.\n")?;
             return Ok(crate::error::exit::OK);
         }
@@ -134,7 +155,10 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
             code = crate::error::exit::PARTIAL;
         }
     } else if planned && args.format == Format::Table {
-        w(out, "\nDry run: nothing was written. Run again with --apply to write these changes.\n")?;
+        w(
+            out,
+            "\nDry run: nothing was written. Run again with --apply to write these changes.\n",
+        )?;
     }
     if args.format == Format::Json {
         let doc = serde_json::json!({
@@ -151,17 +175,28 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
 fn confirm(question: &str) -> Result<bool, Error> {
     eprint!("{question} [y/N] ");
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line).map_err(|e| Error::Io(format!("stdin: {e}")))?;
-    Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::Io(format!("stdin: {e}")))?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 fn check(files: &[std::path::PathBuf], out: &mut dyn Write) -> Result<u8, Error> {
-    let engine_session = Session::new(Workspace::offline()?, Map::new(), &Limits::default(), Box::new(std::io::sink()));
+    let engine_session = Session::new(
+        Workspace::offline()?,
+        Map::new(),
+        &Limits::default(),
+        Box::new(std::io::sink()),
+    );
     let mut failed = None;
     for f in files {
         let source = read_script(f)?;
         match engine_session.compile(&f.display().to_string(), &source) {
-            Ok(_) => writeln!(out, "ok: {}", f.display()).map_err(|e| Error::Io(format!("stdout: {e}")))?,
+            Ok(_) => writeln!(out, "ok: {}", f.display())
+                .map_err(|e| Error::Io(format!("stdout: {e}")))?,
             Err(e) => {
                 eprintln!("ocsh: {e}");
                 failed.get_or_insert(e);
@@ -169,16 +204,23 @@ fn check(files: &[std::path::PathBuf], out: &mut dyn Write) -> Result<u8, Error>
         }
     }
     match failed {
-        Some(e) => Err(Error::Script(crate::script::ScriptError { message: format!("{} (and any errors above)", e.message), ..e })),
+        Some(e) => Err(Error::Script(crate::script::ScriptError {
+            message: format!("{} (and any errors above)", e.message),
+            ..e
+        })),
         None => Ok(crate::error::exit::OK),
     }
 }
 
 fn write_demo(file: &Path, force: bool, out: &mut dyn Write) -> Result<u8, Error> {
     if file.exists() && !force {
-        return Err(Error::Usage(format!("{} exists; use --force to overwrite it", file.display())));
+        return Err(Error::Usage(format!(
+            "{} exists; use --force to overwrite it",
+            file.display()
+        )));
     }
     std::fs::write(file, demo::DEMO_LDIF).map_err(|e| io_err(file, e))?;
-    writeln!(out, "wrote the demo forest to {}", file.display()).map_err(|e| Error::Io(format!("stdout: {e}")))?;
+    writeln!(out, "wrote the demo forest to {}", file.display())
+        .map_err(|e| Error::Io(format!("stdout: {e}")))?;
     Ok(crate::error::exit::OK)
 }

@@ -1,12 +1,17 @@
 //! Emitted records as a table or JSON.
 
-use comfy_table::{presets, ContentArrangement, Table};
+use comfy_table::{ContentArrangement, Table, presets};
 use rhai::Map;
 use serde_json::Value;
 
 use crate::script::values::{map_to_json, to_text};
 
-/// The records as a table whose columns are every key seen, in first-seen order.
+/// Keys that name the record's subject lead the table; Rhai maps are sorted by key, so
+/// without this `user` would often come last.
+const LEADING: [&str; 5] = ["user", "sam", "name", "dn", "pool"];
+
+/// The records as a table whose columns are every key seen: identity keys first, the
+/// rest in key order.
 pub fn records_table(records: &[Map]) -> String {
     let mut columns: Vec<String> = Vec::new();
     for r in records {
@@ -16,16 +21,32 @@ pub fn records_table(records: &[Map]) -> String {
             }
         }
     }
+    columns.sort_by_key(|c| {
+        (
+            LEADING.iter().position(|l| l == c).unwrap_or(LEADING.len()),
+            c.clone(),
+        )
+    });
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
     t.set_header(columns.clone());
     for r in records {
-        t.add_row(columns.iter().map(|c| r.get(c.as_str()).map(to_text).unwrap_or_default()));
+        t.add_row(
+            columns
+                .iter()
+                .map(|c| r.get(c.as_str()).map(to_text).unwrap_or_default()),
+        );
     }
     format!("{t}\n{} record(s)\n", records.len())
 }
 
 /// The records as JSON objects.
 pub fn records_json(records: &[Map]) -> Value {
-    Value::Array(records.iter().map(|r| Value::Object(map_to_json(r))).collect())
+    Value::Array(
+        records
+            .iter()
+            .map(|r| Value::Object(map_to_json(r)))
+            .collect(),
+    )
 }

@@ -19,7 +19,7 @@ pub use embedded::EmbeddedDirectory;
 pub use entry::{Attribute, Entry};
 pub use error::DirError;
 pub use filter::Filter;
-pub use open::{open, DirectorySpec};
+pub use open::{DirectorySpec, open};
 
 /// Search scope, as in RFC 4511.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{demo, DirError, Directory, EmbeddedDirectory};
+use super::{DirError, Directory, EmbeddedDirectory, demo};
 
 /// What `--directory` names.
 #[derive(Debug, Clone, PartialEq, Eq)]

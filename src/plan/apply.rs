@@ -68,7 +68,9 @@ pub async fn apply_entries(
     let mut indexed: Vec<(usize, StagedEntry, ApplyOutcome)> = Vec::with_capacity(total);
     let mut results = stream::iter(entries.into_iter().enumerate())
         .map(|(i, entry)| async move {
-            let outcome = match tokio::time::timeout(timeout, dir.modify(&entry.dn, &entry.changes)).await {
+            let outcome = match tokio::time::timeout(timeout, dir.modify(&entry.dn, &entry.changes))
+                .await
+            {
                 Ok(Ok(())) => ApplyOutcome::Applied,
                 Ok(Err(e @ DirError::Conflict { .. })) => ApplyOutcome::Conflict(e.to_string()),
                 Ok(Err(e)) => ApplyOutcome::Failed(e.to_string()),
@@ -83,7 +85,9 @@ pub async fn apply_entries(
     }
     drop(results);
     indexed.sort_by_key(|(i, _, _)| *i);
-    let mut report = ApplyReport { results: indexed.into_iter().map(|(_, e, o)| (e, o)).collect() };
+    let mut report = ApplyReport {
+        results: indexed.into_iter().map(|(_, e, o)| (e, o)).collect(),
+    };
     if report.applied() > 0 {
         if let Err(e) = dir.commit().await {
             for (_, o) in &mut report.results {

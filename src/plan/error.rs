@@ -36,7 +36,8 @@ impl PlanError {
         // A malformed filter or DN in a script is a bad value, refused like a rule's.
         matches!(
             self,
-            PlanError::Rule(_) | PlanError::Directory(DirError::Filter { .. } | DirError::InvalidDn { .. })
+            PlanError::Rule(_)
+                | PlanError::Directory(DirError::Filter { .. } | DirError::InvalidDn { .. })
         )
     }
 }

@@ -90,13 +90,21 @@ impl Plan {
         let entry = &mut self.entries[*index];
         for change in changes {
             let before = original.get(&change.attr).to_vec();
-            match entry.changes.iter().position(|c| c.attr.eq_ignore_ascii_case(&change.attr)) {
+            match entry
+                .changes
+                .iter()
+                .position(|c| c.attr.eq_ignore_ascii_case(&change.attr))
+            {
                 Some(i) if before == change.after => {
                     entry.changes.remove(i);
                 }
                 Some(i) => entry.changes[i].after = change.after.clone(),
                 None if before == change.after => {}
-                None => entry.changes.push(AttrChange { attr: change.attr.clone(), before, after: change.after.clone() }),
+                None => entry.changes.push(AttrChange {
+                    attr: change.attr.clone(),
+                    before,
+                    after: change.after.clone(),
+                }),
             }
         }
         entry.warnings = warnings;
@@ -119,7 +127,10 @@ mod tests {
     }
 
     fn change(attr: &str, v: &[&str]) -> UserChange {
-        UserChange { attr: attr.into(), after: v.iter().map(|s| s.to_string()).collect() }
+        UserChange {
+            attr: attr.into(),
+            after: v.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -129,8 +140,20 @@ mod tests {
         plan.stage(&u, &[change("msRTCSIP-OptionFlags", &["257"])], vec![]);
         plan.stage(&u, &[change("msRTCSIP-OptionFlags", &["385"])], vec![]);
         let e: Vec<_> = plan.entries().collect();
-        assert_eq!(e[0].changes, vec![AttrChange { attr: "msRTCSIP-OptionFlags".into(), before: vec!["256".into()], after: vec!["385".into()] }]);
-        assert_eq!(plan.staged_view("cn=a,dc=x").unwrap().first("msrtcsip-optionflags"), Some("385"));
+        assert_eq!(
+            e[0].changes,
+            vec![AttrChange {
+                attr: "msRTCSIP-OptionFlags".into(),
+                before: vec!["256".into()],
+                after: vec!["385".into()]
+            }]
+        );
+        assert_eq!(
+            plan.staged_view("cn=a,dc=x")
+                .unwrap()
+                .first("msrtcsip-optionflags"),
+            Some("385")
+        );
         plan.stage(&u, &[change("msRTCSIP-OptionFlags", &["256"])], vec![]);
         assert!(plan.is_empty());
         plan.stage(&u, &[change("msRTCSIP-Line", &["tel:+1"])], vec![]);

@@ -1,6 +1,6 @@
 //! Showing a plan and an apply report: a readable table for people, JSON for tools.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{ApplyOutcome, ApplyReport, Plan, StagedEntry};
 
@@ -15,7 +15,12 @@ fn values(v: &[String]) -> String {
 /// Changes whose values fit on one line are shown `attr  before → after`; longer ones
 /// (DNs) as a `-`/`+` pair, so that a DN never wraps into a table cell.
 fn entry_text(entry: &StagedEntry) -> String {
-    let width = entry.changes.iter().map(|c| c.attr.len()).max().unwrap_or(0);
+    let width = entry
+        .changes
+        .iter()
+        .map(|c| c.attr.len())
+        .max()
+        .unwrap_or(0);
     let mut out = format!("\n{}  ({})\n", entry.dn, entry.label);
     for c in &entry.changes {
         let (before, after) = (values(&c.before), values(&c.after));
@@ -70,15 +75,23 @@ pub fn report_text(report: &ApplyReport) -> String {
     for (e, o) in &report.results {
         match o {
             ApplyOutcome::Applied => {}
-            ApplyOutcome::Conflict(m) => out.push_str(&format!("conflict: {} ({}): {m}\n", e.dn, e.label)),
-            ApplyOutcome::Failed(m) => out.push_str(&format!("failed: {} ({}): {m}\n", e.dn, e.label)),
+            ApplyOutcome::Conflict(m) => {
+                out.push_str(&format!("conflict: {} ({}): {m}\n", e.dn, e.label))
+            }
+            ApplyOutcome::Failed(m) => {
+                out.push_str(&format!("failed: {} ({}): {m}\n", e.dn, e.label))
+            }
         }
     }
     out.push_str(&format!(
         "Applied {} of {} entr{}: {} conflicted, {} failed.\n",
         report.applied(),
         report.results.len(),
-        if report.results.len() == 1 { "y" } else { "ies" },
+        if report.results.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        },
         report.conflicted(),
         report.failed()
     ));

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::directory::filter::escape_value;
-use crate::directory::{search_all, Directory, Entry, PageCursor, RootInfo, Scope, SearchRequest};
+use crate::directory::{Directory, Entry, PageCursor, RootInfo, Scope, SearchRequest, search_all};
 use crate::ocs::dn::Dn;
 use crate::ocs::pool::find_pool;
 use crate::ocs::sip::SipDerivation;
-use crate::ocs::user::{check_sip_unique, Context};
+use crate::ocs::user::{Context, check_sip_unique};
 use crate::ocs::{Attr, Flags, OcsUser, Pool, SipUri, UserChange};
 
-use super::apply::{apply_entries, ApplyReport};
+use super::apply::{ApplyReport, apply_entries};
 use super::{Plan, PlanError};
 
 /// Objects that are users and not computers (computers are `user`s in AD too).
@@ -51,12 +51,19 @@ impl Workspace {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
-            .map_err(|e| PlanError::Directory(crate::directory::DirError::Server(format!("cannot start the I/O runtime: {e}"))))?;
+            .map_err(|e| {
+                PlanError::Directory(crate::directory::DirError::Server(format!(
+                    "cannot start the I/O runtime: {e}"
+                )))
+            })?;
         Ok(Workspace {
             dir: Arc::new(dir),
             rt,
             timeout: Duration::from_secs(1),
-            root: RootInfo { default_nc: String::new(), config_nc: None },
+            root: RootInfo {
+                default_nc: String::new(),
+                config_nc: None,
+            },
             pools: Vec::new(),
             sip_domains: Vec::new(),
             plan: Plan::default(),
@@ -65,7 +72,10 @@ impl Workspace {
 
     /// Runs one directory future to completion on the workspace's runtime, within the
     /// operation timeout.
-    pub fn block<T>(&self, fut: impl Future<Output = Result<T, crate::directory::DirError>>) -> Result<T, PlanError> {
+    pub fn block<T>(
+        &self,
+        fut: impl Future<Output = Result<T, crate::directory::DirError>>,
+    ) -> Result<T, PlanError> {
         let secs = self.timeout.as_secs();
         self.rt
             .block_on(async { tokio::time::timeout(self.timeout, fut).await })
@@ -84,7 +94,9 @@ impl Workspace {
         let req = SearchRequest::subtree(base, filter);
         let dir = self.dir.clone();
         match self.block(async move { search_all(dir.as_ref(), &req).await }) {
-            Err(PlanError::Directory(crate::directory::DirError::NoSuchObject(_))) => Ok(Vec::new()),
+            Err(PlanError::Directory(crate::directory::DirError::NoSuchObject(_))) => {
+                Ok(Vec::new())
+            }
             other => other,
         }
     }
@@ -95,8 +107,12 @@ impl Workspace {
         for base in self.containers() {
             for e in self.search_existing(&base, "(objectClass=msRTCSIP-Pool)")? {
                 let mut p = Pool::from_dn(&e.dn, e.first("dNSHostName").map(str::to_string))?;
-                p.pool_type = e.first("msRTCSIP-PoolType").and_then(|v| v.trim().parse().ok());
-                p.version = e.first("msRTCSIP-PoolVersion").and_then(|v| v.trim().parse().ok());
+                p.pool_type = e
+                    .first("msRTCSIP-PoolType")
+                    .and_then(|v| v.trim().parse().ok());
+                p.version = e
+                    .first("msRTCSIP-PoolVersion")
+                    .and_then(|v| v.trim().parse().ok());
                 p.backend = e.first("msRTCSIP-BackEndServer").map(str::to_string);
                 pools.push(p);
             }
@@ -135,7 +151,10 @@ impl Workspace {
 
     /// The deployment context the rules need.
     pub fn context(&self) -> Context<'_> {
-        Context { pools: &self.pools, sip_domains: &self.sip_domains }
+        Context {
+            pools: &self.pools,
+            sip_domains: &self.sip_domains,
+        }
     }
 
     /// A pool by name, FQDN or DN.
@@ -155,26 +174,42 @@ impl Workspace {
 
     /// The user as it reads now: with its staged changes, if any.
     pub fn view(&self, read: &OcsUser) -> OcsUser {
-        self.plan.staged_view(&read.dn).cloned().unwrap_or_else(|| read.clone())
+        self.plan
+            .staged_view(&read.dn)
+            .cloned()
+            .unwrap_or_else(|| read.clone())
     }
 
     /// Finds one user by sAMAccountName, userPrincipalName, mail, `sip:` address or DN.
     pub fn find_user(&self, id: &str) -> Result<OcsUser, PlanError> {
         let id = id.trim();
-        let (req, how) = if id.len() > 4 && id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:")) {
-            (self.user_request(&format!("(msRTCSIP-PrimaryUserAddress={})", escape_value(id))), "SIP address")
-        } else if id.contains('=') {
-            let dn = Dn::parse(id)?;
-            let mut req = self.user_request("");
-            req.base = dn.as_str().to_string();
-            req.scope = Scope::Base;
-            (req, "DN")
-        } else if id.contains('@') {
-            let v = escape_value(id);
-            (self.user_request(&format!("(|(userPrincipalName={v})(mail={v}))")), "userPrincipalName or mail")
-        } else {
-            (self.user_request(&format!("(sAMAccountName={})", escape_value(id))), "sAMAccountName")
-        };
+        let (req, how) =
+            if id.len() > 4 && id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:")) {
+                (
+                    self.user_request(&format!(
+                        "(msRTCSIP-PrimaryUserAddress={})",
+                        escape_value(id)
+                    )),
+                    "SIP address",
+                )
+            } else if id.contains('=') {
+                let dn = Dn::parse(id)?;
+                let mut req = self.user_request("");
+                req.base = dn.as_str().to_string();
+                req.scope = Scope::Base;
+                (req, "DN")
+            } else if id.contains('@') {
+                let v = escape_value(id);
+                (
+                    self.user_request(&format!("(|(userPrincipalName={v})(mail={v}))")),
+                    "userPrincipalName or mail",
+                )
+            } else {
+                (
+                    self.user_request(&format!("(sAMAccountName={})", escape_value(id))),
+                    "sAMAccountName",
+                )
+            };
         let dir = self.dir.clone();
         let found = match self.block(async move { search_all(dir.as_ref(), &req).await }) {
             Err(PlanError::Directory(crate::directory::DirError::NoSuchObject(_))) => Vec::new(),
@@ -186,14 +221,22 @@ impl Workspace {
             n => Err(PlanError::Ambiguous {
                 id: id.to_string(),
                 count: n,
-                sample: found.iter().take(3).map(|e| e.dn.as_str()).collect::<Vec<_>>().join("; "),
+                sample: found
+                    .iter()
+                    .take(3)
+                    .map(|e| e.dn.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             }),
         }
     }
 
     /// A user search request below the domain NC: users (not computers) that match `filter`.
     pub fn user_request(&self, filter: &str) -> SearchRequest {
-        SearchRequest::subtree(self.root.default_nc.clone(), format!("(&{USER_CLASS_FILTER}{filter})"))
+        SearchRequest::subtree(
+            self.root.default_nc.clone(),
+            format!("(&{USER_CLASS_FILTER}{filter})"),
+        )
     }
 
     /// Validates a user filter (RFC 4515, positions in errors) and gives its canonical text.
@@ -205,7 +248,11 @@ impl Workspace {
     }
 
     /// One page of users; pass the returned cursor to get the next.
-    pub fn users_page(&self, req: &SearchRequest, cursor: Option<PageCursor>) -> Result<(Vec<OcsUser>, Option<PageCursor>), PlanError> {
+    pub fn users_page(
+        &self,
+        req: &SearchRequest,
+        cursor: Option<PageCursor>,
+    ) -> Result<(Vec<OcsUser>, Option<PageCursor>), PlanError> {
         let dir = self.dir.clone();
         let req = req.clone();
         let page = self.block(async move { dir.search_page(&req, cursor).await })?;
@@ -215,12 +262,19 @@ impl Workspace {
     fn stage(&mut self, read: &OcsUser, changes: Vec<UserChange>) {
         let mut after = self.view(read);
         after.apply(&changes);
-        let warnings = after.problems(&self.context()).iter().map(ToString::to_string).collect();
+        let warnings = after
+            .problems(&self.context())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         self.plan.stage(read, &changes, warnings);
     }
 
     fn holders_of(&self, sip: &SipUri) -> Result<Vec<String>, PlanError> {
-        let req = self.user_request(&format!("(msRTCSIP-PrimaryUserAddress={})", escape_value(&sip.to_string())));
+        let req = self.user_request(&format!(
+            "(msRTCSIP-PrimaryUserAddress={})",
+            escape_value(&sip.to_string())
+        ));
         let dir = self.dir.clone();
         let in_dir = self.block(async move { search_all(dir.as_ref(), &req).await })?;
         let key = sip.key();
@@ -231,16 +285,34 @@ impl Workspace {
             .filter(|e| self.plan.staged_view(&e.dn).is_none_or(holds))
             .map(|e| e.dn.clone())
             .collect();
-        holders.extend(self.plan.staged_views().filter(|u| holds(u)).map(|u| u.dn.clone()));
+        holders.extend(
+            self.plan
+                .staged_views()
+                .filter(|u| holds(u))
+                .map(|u| u.dn.clone()),
+        );
         Ok(holders)
     }
 
     /// Enables a user with `sip` (or the address derived from mail) on `pool`.
-    pub fn enable(&mut self, read: &OcsUser, sip: Option<&str>, pool: &Pool) -> Result<(), PlanError> {
+    pub fn enable(
+        &mut self,
+        read: &OcsUser,
+        sip: Option<&str>,
+        pool: &Pool,
+    ) -> Result<(), PlanError> {
         let now = self.view(read);
         let sip = match sip {
             Some(s) => SipUri::parse(s)?,
-            None => SipUri::derive(&SipDerivation::Mail, now.label(), now.first("mail"), None, None, None, None)?,
+            None => SipUri::derive(
+                &SipDerivation::Mail,
+                now.label(),
+                now.first("mail"),
+                None,
+                None,
+                None,
+                None,
+            )?,
         };
         check_sip_unique(&sip, &now.dn, &self.holders_of(&sip)?)?;
         let changes = now.enable(&sip, pool, &self.context())?;
@@ -251,7 +323,15 @@ impl Workspace {
     /// Derives a SIP address for a user without staging anything.
     pub fn derive_sip(&self, read: &OcsUser, how: &SipDerivation) -> Result<SipUri, PlanError> {
         let u = self.view(read);
-        Ok(SipUri::derive(how, u.label(), u.first("mail"), u.first("userPrincipalName"), u.first("givenName"), u.first("sn"), u.sam())?)
+        Ok(SipUri::derive(
+            how,
+            u.label(),
+            u.first("mail"),
+            u.first("userPrincipalName"),
+            u.first("givenName"),
+            u.first("sn"),
+            u.sam(),
+        )?)
     }
 
     /// Temporarily disables a user.
@@ -300,7 +380,12 @@ impl Workspace {
     }
 
     /// Writes a raw msRTCSIP-* attribute through its rule.
-    pub fn set_raw(&mut self, read: &OcsUser, name: &str, values: Vec<String>) -> Result<(), PlanError> {
+    pub fn set_raw(
+        &mut self,
+        read: &OcsUser,
+        name: &str,
+        values: Vec<String>,
+    ) -> Result<(), PlanError> {
         let now = self.view(read);
         if let (Some(Attr::PrimaryUserAddress), Some(v)) = (Attr::from_name(name), values.first()) {
             let sip = SipUri::parse(v)?;
@@ -313,10 +398,20 @@ impl Workspace {
 
     /// Writes the plan to the directory with at most `concurrency` operations in flight;
     /// `progress` is called after each entry. The plan is emptied.
-    pub fn apply(&mut self, concurrency: usize, progress: &mut dyn FnMut(usize, usize)) -> ApplyReport {
+    pub fn apply(
+        &mut self,
+        concurrency: usize,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> ApplyReport {
         let entries: Vec<_> = self.plan.entries().cloned().collect();
         let dir = self.dir.clone();
-        let report = self.rt.block_on(apply_entries(dir.as_ref(), entries, concurrency, self.timeout, progress));
+        let report = self.rt.block_on(apply_entries(
+            dir.as_ref(),
+            entries,
+            concurrency,
+            self.timeout,
+            progress,
+        ));
         self.plan.discard();
         report
     }
@@ -324,5 +419,10 @@ impl Workspace {
 
 /// The OCS view of a directory entry.
 pub fn to_user(e: &Entry) -> OcsUser {
-    OcsUser::from_pairs(&e.dn, e.attributes().iter().map(|a| (a.name.as_str(), a.values.as_slice())))
+    OcsUser::from_pairs(
+        &e.dn,
+        e.attributes()
+            .iter()
+            .map(|a| (a.name.as_str(), a.values.as_slice())),
+    )
 }

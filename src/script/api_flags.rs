@@ -23,13 +23,19 @@ fn from_dynamic(v: Dynamic) -> Res<Flags> {
         let names: Vec<String> = v
             .cast::<Array>()
             .into_iter()
-            .map(|n| n.into_immutable_string().map(|s| s.to_string()).map_err(|t| refuse(format!("a flag name must be a string, not {t}"))))
+            .map(|n| {
+                n.into_immutable_string()
+                    .map(|s| s.to_string())
+                    .map_err(|t| refuse(format!("a flag name must be a string, not {t}")))
+            })
             .collect::<Res<_>>()?;
         return Flags::from_names(&names).map_err(rule);
     }
     match v.into_immutable_string() {
         Ok(name) => Flags::from_names(&[name.as_str()]).map_err(rule),
-        Err(t) => Err(refuse(format!("flags() takes a number, a flag name or an array of names, not {t}"))),
+        Err(t) => Err(refuse(format!(
+            "flags() takes a number, a flag name or an array of names, not {t}"
+        ))),
     }
 }
 
@@ -37,18 +43,24 @@ fn from_dynamic(v: Dynamic) -> Res<Flags> {
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Flags>("Flags");
     engine.register_fn("flags", from_dynamic);
-    engine.register_fn("flags", || Flags::default());
+    engine.register_fn("flags", Flags::default);
     engine.register_get("value", |f: &mut Flags| i64::from(f.value()));
-    engine.register_fn("names", |f: &mut Flags| -> Array { f.names().into_iter().map(Dynamic::from).collect() });
+    engine.register_fn("names", |f: &mut Flags| -> Array {
+        f.names().into_iter().map(Dynamic::from).collect()
+    });
     engine.register_fn("has", |f: &mut Flags, name: ImmutableString| -> Res<bool> {
         Ok(f.has(Flag::from_name(&name).map_err(rule)?))
     });
     for flag in Flag::ALL {
         engine.register_get(flag.name(), move |f: &mut Flags| f.has(flag));
-        engine.register_set(flag.name(), move |f: &mut Flags, on: bool| f.set(flag, on).map_err(rule));
+        engine.register_set(flag.name(), move |f: &mut Flags, on: bool| {
+            f.set(flag, on).map_err(rule)
+        });
     }
     engine.register_fn("|", |a: Flags, b: Flags| a.union(b));
-    engine.register_fn("|", |a: Flags, b: i64| -> Res<Flags> { Ok(a.union(Flags::new(b).map_err(rule)?)) });
+    engine.register_fn("|", |a: Flags, b: i64| -> Res<Flags> {
+        Ok(a.union(Flags::new(b).map_err(rule)?))
+    });
     engine.register_fn("==", |a: Flags, b: Flags| a.value() == b.value());
     engine.register_fn("!=", |a: Flags, b: Flags| a.value() != b.value());
     engine.register_fn("==", |a: Flags, b: i64| i64::from(a.value()) == b);

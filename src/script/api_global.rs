@@ -5,7 +5,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::api_pool::PoolObj;
 use super::api_user::{UserObj, UserQuery};
-use super::host::{refuse, to_rhai, HostRef};
+use super::host::{HostRef, refuse, to_rhai};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -22,31 +22,57 @@ pub fn register(engine: &mut Engine, host: &HostRef) {
     let h = host.clone();
     engine.register_fn("user", move |id: ImmutableString| -> Res<UserObj> {
         let read = h.ws.borrow().find_user(&id).map_err(to_rhai)?;
-        Ok(UserObj { read: std::rc::Rc::new(read), host: h.clone() })
+        Ok(UserObj {
+            read: std::rc::Rc::new(read),
+            host: h.clone(),
+        })
     });
     let h = host.clone();
-    engine.register_fn("users", move |filter: ImmutableString| UserQuery::new(h.clone(), None, &filter));
+    engine.register_fn("users", move |filter: ImmutableString| {
+        UserQuery::new(h.clone(), None, &filter)
+    });
     let h = host.clone();
     engine.register_fn("users", move || UserQuery::new(h.clone(), None, ""));
     let h = host.clone();
-    engine.register_fn("users_in", move |base: ImmutableString, filter: ImmutableString| {
-        UserQuery::new(h.clone(), Some(&base), &filter)
-    });
+    engine.register_fn(
+        "users_in",
+        move |base: ImmutableString, filter: ImmutableString| {
+            UserQuery::new(h.clone(), Some(&base), &filter)
+        },
+    );
     let h = host.clone();
-    engine.register_fn("users_in", move |base: ImmutableString| UserQuery::new(h.clone(), Some(&base), ""));
+    engine.register_fn("users_in", move |base: ImmutableString| {
+        UserQuery::new(h.clone(), Some(&base), "")
+    });
     let h = host.clone();
     engine.register_fn("pool", move |q: ImmutableString| -> Res<PoolObj> {
         let pool = h.ws.borrow().pool(&q).map_err(to_rhai)?;
-        Ok(PoolObj { pool, host: h.clone() })
+        Ok(PoolObj {
+            pool,
+            host: h.clone(),
+        })
     });
     let h = host.clone();
     engine.register_fn("pools", move || -> Array {
         let ws = h.ws.borrow();
-        ws.pools().iter().map(|p| Dynamic::from(PoolObj { pool: p.clone(), host: h.clone() })).collect()
+        ws.pools()
+            .iter()
+            .map(|p| {
+                Dynamic::from(PoolObj {
+                    pool: p.clone(),
+                    host: h.clone(),
+                })
+            })
+            .collect()
     });
     let h = host.clone();
     engine.register_fn("sip_domains", move || -> Array {
-        h.ws.borrow().sip_domains().iter().cloned().map(Dynamic::from).collect()
+        h.ws.borrow()
+            .sip_domains()
+            .iter()
+            .cloned()
+            .map(Dynamic::from)
+            .collect()
     });
     let h = host.clone();
     engine.register_fn("emit", move |record: Map| {
@@ -55,10 +81,15 @@ pub fn register(engine: &mut Engine, host: &HostRef) {
     let h = host.clone();
     engine.register_fn("emit", move |record: Dynamic| -> Res<()> {
         if let Some(u) = record.clone().try_cast::<UserObj>() {
-            h.records.borrow_mut().push(super::api_user::user_map(&u.host.ws.borrow().view(&u.read)));
+            h.records
+                .borrow_mut()
+                .push(super::api_user::user_map(&u.host.ws.borrow().view(&u.read)));
             return Ok(());
         }
-        Err(refuse(format!("emit() takes a map such as #{{ sam: u.sam }} or a user, not {}", record.type_name())))
+        Err(refuse(format!(
+            "emit() takes a map such as #{{ sam: u.sam }} or a user, not {}",
+            record.type_name()
+        )))
     });
     let h = host.clone();
     engine.register_fn("plan", move || -> Array {

@@ -26,26 +26,39 @@ fn opt_int(v: Option<i64>) -> Dynamic {
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<PoolObj>("Pool");
     engine.register_get("name", |p: &mut PoolObj| p.pool.name.clone());
-    engine.register_get("fqdn", |p: &mut PoolObj| p.pool.fqdn.clone().map_or(Dynamic::UNIT, Dynamic::from));
+    engine.register_get("fqdn", |p: &mut PoolObj| {
+        p.pool.fqdn.clone().map_or(Dynamic::UNIT, Dynamic::from)
+    });
     engine.register_get("dn", |p: &mut PoolObj| p.pool.home_server_dn());
     engine.register_get("pool_dn", |p: &mut PoolObj| p.pool.dn.clone());
     engine.register_get("pool_type", |p: &mut PoolObj| opt_int(p.pool.pool_type));
     engine.register_get("version", |p: &mut PoolObj| opt_int(p.pool.version));
-    engine.register_get("backend", |p: &mut PoolObj| p.pool.backend.clone().map_or(Dynamic::UNIT, Dynamic::from));
+    engine.register_get("backend", |p: &mut PoolObj| {
+        p.pool.backend.clone().map_or(Dynamic::UNIT, Dynamic::from)
+    });
     engine.register_get("layout", |p: &mut PoolObj| match p.pool.layout {
         Some(crate::ocs::PoolLayout::R2) => Dynamic::from("R2"),
         Some(crate::ocs::PoolLayout::Ocs2007) => Dynamic::from("OCS 2007"),
         None => Dynamic::UNIT,
     });
     engine.register_fn("users", |p: &mut PoolObj| -> Res<UserQuery> {
-        let filter = format!("(msRTCSIP-PrimaryHomeServer={})", crate::directory::filter::escape_value(&p.pool.home_server_dn()));
+        let filter = format!(
+            "(msRTCSIP-PrimaryHomeServer={})",
+            crate::directory::filter::escape_value(&p.pool.home_server_dn())
+        );
         UserQuery::new(p.host.clone(), None, &filter)
     });
     engine.register_fn("to_string", |p: &mut PoolObj| match &p.pool.fqdn {
         Some(f) => format!("{} ({f})", p.pool.name),
         None => p.pool.name.clone(),
     });
-    engine.register_fn("to_debug", |p: &mut PoolObj| format!("Pool({})", p.pool.name));
-    engine.register_fn("==", |a: &mut PoolObj, b: PoolObj| a.pool.dn.eq_ignore_ascii_case(&b.pool.dn));
-    engine.register_fn("!=", |a: &mut PoolObj, b: PoolObj| !a.pool.dn.eq_ignore_ascii_case(&b.pool.dn));
+    engine.register_fn("to_debug", |p: &mut PoolObj| {
+        format!("Pool({})", p.pool.name)
+    });
+    engine.register_fn("==", |a: &mut PoolObj, b: PoolObj| {
+        a.pool.dn.eq_ignore_ascii_case(&b.pool.dn)
+    });
+    engine.register_fn("!=", |a: &mut PoolObj, b: PoolObj| {
+        !a.pool.dn.eq_ignore_ascii_case(&b.pool.dn)
+    });
 }

@@ -10,7 +10,7 @@ use crate::ocs::sip::SipDerivation;
 use crate::ocs::{Attr, Flags, OcsUser};
 
 use super::api_pool::PoolObj;
-use super::host::{refuse, to_rhai, HostRef};
+use super::host::{HostRef, refuse, to_rhai};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -30,10 +30,15 @@ impl UserObj {
     }
 
     fn text(&self, attr: &str) -> Dynamic {
-        self.now().first(attr).map_or(Dynamic::UNIT, |v| Dynamic::from(v.to_string()))
+        self.now()
+            .first(attr)
+            .map_or(Dynamic::UNIT, |v| Dynamic::from(v.to_string()))
     }
 
-    fn with_ws<T>(&self, f: impl FnOnce(&mut crate::plan::Workspace, &OcsUser) -> Result<T, crate::plan::PlanError>) -> Res<T> {
+    fn with_ws<T>(
+        &self,
+        f: impl FnOnce(&mut crate::plan::Workspace, &OcsUser) -> Result<T, crate::plan::PlanError>,
+    ) -> Res<T> {
         f(&mut self.host.ws.borrow_mut(), &self.read).map_err(to_rhai)
     }
 }
@@ -59,7 +64,11 @@ impl UserQuery {
             Some(b) => format!("users_in({b:?}, {filter:?})"),
             None => format!("users({filter:?})"),
         };
-        Ok(UserQuery { host, request, what })
+        Ok(UserQuery {
+            host,
+            request,
+            what,
+        })
     }
 }
 
@@ -78,13 +87,21 @@ impl Iterator for UserIter {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some(u) = self.buffer.pop_front() {
-                return Some(Ok(UserObj { read: Rc::new(u), host: self.query.host.clone() }));
+                return Some(Ok(UserObj {
+                    read: Rc::new(u),
+                    host: self.query.host.clone(),
+                }));
             }
             if self.done || (self.started && self.cursor.is_none()) {
                 return None;
             }
             self.started = true;
-            let page = self.query.host.ws.borrow().users_page(&self.query.request, self.cursor.take());
+            let page = self
+                .query
+                .host
+                .ws
+                .borrow()
+                .users_page(&self.query.request, self.cursor.take());
             match page {
                 Ok((users, next)) => {
                     self.buffer.extend(users);
@@ -104,7 +121,13 @@ impl IntoIterator for UserQuery {
     type IntoIter = UserIter;
 
     fn into_iter(self) -> UserIter {
-        UserIter { query: self, buffer: VecDeque::new(), cursor: None, started: false, done: false }
+        UserIter {
+            query: self,
+            buffer: VecDeque::new(),
+            cursor: None,
+            started: false,
+            done: false,
+        }
     }
 }
 
@@ -112,11 +135,17 @@ fn pool_arg(host: &HostRef, pool: &Dynamic) -> Res<PoolObj> {
     if let Some(p) = pool.clone().try_cast::<PoolObj>() {
         return Ok(p);
     }
-    if let Some(name) = pool.clone().into_immutable_string().ok() {
+    if let Ok(name) = pool.clone().into_immutable_string() {
         let p = host.ws.borrow().pool(&name).map_err(to_rhai)?;
-        return Ok(PoolObj { pool: p, host: host.clone() });
+        return Ok(PoolObj {
+            pool: p,
+            host: host.clone(),
+        });
     }
-    Err(refuse(format!("expected a pool (pool(\"name\")) or a pool name, not {}", pool.type_name())))
+    Err(refuse(format!(
+        "expected a pool (pool(\"name\")) or a pool name, not {}",
+        pool.type_name()
+    )))
 }
 
 fn value_strings(attr: &str, v: Dynamic) -> Res<Vec<String>> {
@@ -124,7 +153,11 @@ fn value_strings(attr: &str, v: Dynamic) -> Res<Vec<String>> {
         return Ok(Vec::new());
     }
     if v.is_array() {
-        return v.cast::<Array>().into_iter().map(|x| scalar_string(attr, x)).collect();
+        return v
+            .cast::<Array>()
+            .into_iter()
+            .map(|x| scalar_string(attr, x))
+            .collect();
     }
     scalar_string(attr, v).map(|s| vec![s])
 }
@@ -149,13 +182,23 @@ fn scalar_string(attr: &str, v: Dynamic) -> Res<String> {
 }
 
 fn derivation(how: &str, domain: Option<&str>) -> Res<SipDerivation> {
-    let need_domain = || domain.map(str::to_string).ok_or_else(|| refuse(format!("derive_sip(\"{how}\", domain) needs the SIP domain")));
+    let need_domain = || {
+        domain.map(str::to_string).ok_or_else(|| {
+            refuse(format!(
+                "derive_sip(\"{how}\", domain) needs the SIP domain"
+            ))
+        })
+    };
     match how.to_ascii_lowercase().replace(['-', '.'], "_").as_str() {
         "mail" | "email" | "emailaddress" => Ok(SipDerivation::Mail),
         "upn" | "userprincipalname" => Ok(SipDerivation::Upn),
-        "first_last" | "firstlast" | "firstlastname" => Ok(SipDerivation::FirstLast(need_domain()?)),
+        "first_last" | "firstlast" | "firstlastname" => {
+            Ok(SipDerivation::FirstLast(need_domain()?))
+        }
         "sam" | "samaccountname" => Ok(SipDerivation::Sam(need_domain()?)),
-        _ => Err(refuse(format!("unknown SIP derivation {how:?}; use \"mail\", \"upn\", \"first_last\" or \"sam\""))),
+        _ => Err(refuse(format!(
+            "unknown SIP derivation {how:?}; use \"mail\", \"upn\", \"first_last\" or \"sam\""
+        ))),
     }
 }
 
@@ -170,78 +213,130 @@ pub fn register(engine: &mut Engine) {
     engine.register_get("given_name", |u: &mut UserObj| u.text("givenName"));
     engine.register_get("surname", |u: &mut UserObj| u.text("sn"));
     engine.register_get("line", |u: &mut UserObj| u.text(Attr::Line.name()));
-    engine.register_get("sip", |u: &mut UserObj| u.text(Attr::PrimaryUserAddress.name()));
-    engine.register_get("home_server", |u: &mut UserObj| u.text(Attr::PrimaryHomeServer.name()));
-    engine.register_get("enabled", |u: &mut UserObj| u.now().enabled().map_or(Dynamic::UNIT, Dynamic::from));
+    engine.register_get("sip", |u: &mut UserObj| {
+        u.text(Attr::PrimaryUserAddress.name())
+    });
+    engine.register_get("home_server", |u: &mut UserObj| {
+        u.text(Attr::PrimaryHomeServer.name())
+    });
+    engine.register_get("enabled", |u: &mut UserObj| {
+        u.now().enabled().map_or(Dynamic::UNIT, Dynamic::from)
+    });
     engine.register_get("federation", |u: &mut UserObj| u.now().federation());
     engine.register_get("remote_access", |u: &mut UserObj| u.now().remote_access());
-    engine.register_get("flags", |u: &mut UserObj| u.now().flags().unwrap_or_default());
+    engine.register_get("flags", |u: &mut UserObj| {
+        u.now().flags().unwrap_or_default()
+    });
     engine.register_get("home_pool", |u: &mut UserObj| {
         let now = u.now();
         let ws = u.host.ws.borrow();
-        now.home_server().map_or(Dynamic::UNIT, |h| Dynamic::from(crate::ocs::pool::describe_home_server(h, ws.pools())))
+        now.home_server().map_or(Dynamic::UNIT, |h| {
+            Dynamic::from(crate::ocs::pool::describe_home_server(h, ws.pools()))
+        })
     });
     engine.register_get("pool", |u: &mut UserObj| {
         let now = u.now();
         let ws = u.host.ws.borrow();
-        now.pool(ws.pools()).map_or(Dynamic::UNIT, |p| Dynamic::from(PoolObj { pool: p.clone(), host: u.host.clone() }))
+        now.pool(ws.pools()).map_or(Dynamic::UNIT, |p| {
+            Dynamic::from(PoolObj {
+                pool: p.clone(),
+                host: u.host.clone(),
+            })
+        })
     });
-    engine.register_set("flags", |u: &mut UserObj, f: Flags| u.with_ws(|ws, r| ws.set_flags(r, f)));
-    engine.register_set("sip", |u: &mut UserObj, s: ImmutableString| u.with_ws(|ws, r| ws.set_sip(r, &s)));
-    engine.register_set("federation", |u: &mut UserObj, b: bool| u.with_ws(|ws, r| ws.set_bool(r, Attr::FederationEnabled, b)));
+    engine.register_set("flags", |u: &mut UserObj, f: Flags| {
+        u.with_ws(|ws, r| ws.set_flags(r, f))
+    });
+    engine.register_set("sip", |u: &mut UserObj, s: ImmutableString| {
+        u.with_ws(|ws, r| ws.set_sip(r, &s))
+    });
+    engine.register_set("federation", |u: &mut UserObj, b: bool| {
+        u.with_ws(|ws, r| ws.set_bool(r, Attr::FederationEnabled, b))
+    });
     engine.register_set("remote_access", |u: &mut UserObj, b: bool| {
         u.with_ws(|ws, r| ws.set_bool(r, Attr::InternetAccessEnabled, b))
     });
 
-    engine.register_fn("enable", |u: &mut UserObj, sip: ImmutableString, pool: Dynamic| -> Res<()> {
-        let p = pool_arg(&u.host, &pool)?;
-        u.with_ws(|ws, r| ws.enable(r, Some(&sip), &p.pool))
-    });
+    engine.register_fn(
+        "enable",
+        |u: &mut UserObj, sip: ImmutableString, pool: Dynamic| -> Res<()> {
+            let p = pool_arg(&u.host, &pool)?;
+            u.with_ws(|ws, r| ws.enable(r, Some(&sip), &p.pool))
+        },
+    );
     engine.register_fn("enable", |u: &mut UserObj, pool: Dynamic| -> Res<()> {
         let p = pool_arg(&u.host, &pool)?;
         u.with_ws(|ws, r| ws.enable(r, None, &p.pool))
     });
-    engine.register_fn("disable", |u: &mut UserObj| u.with_ws(|ws, r| ws.disable(r)));
+    engine.register_fn("disable", |u: &mut UserObj| {
+        u.with_ws(|ws, r| ws.disable(r))
+    });
     engine.register_fn("remove", |u: &mut UserObj| u.with_ws(|ws, r| ws.remove(r)));
     engine.register_fn("move_to", |u: &mut UserObj, pool: Dynamic| -> Res<()> {
         let p = pool_arg(&u.host, &pool)?;
         u.with_ws(|ws, r| ws.move_to(r, &p.pool))
     });
-    engine.register_fn("attr", |u: &mut UserObj, name: ImmutableString| -> Dynamic {
-        let now = u.now();
-        match now.get(&name) {
-            [] => Dynamic::UNIT,
-            [one] => Dynamic::from(one.clone()),
-            many => Dynamic::from_array(many.iter().cloned().map(Dynamic::from).collect()),
-        }
-    });
-    engine.register_fn("set_attr", |u: &mut UserObj, name: ImmutableString, value: Dynamic| -> Res<()> {
-        let values = value_strings(&name, value)?;
-        u.with_ws(|ws, r| ws.set_raw(r, &name, values))
-    });
-    engine.register_fn("derive_sip", |u: &mut UserObj, how: ImmutableString| -> Res<String> {
-        let d = derivation(&how, None)?;
-        u.with_ws(|ws, r| ws.derive_sip(r, &d)).map(|s| s.to_string())
-    });
-    engine.register_fn("derive_sip", |u: &mut UserObj, how: ImmutableString, domain: ImmutableString| -> Res<String> {
-        let d = derivation(&how, Some(&domain))?;
-        u.with_ws(|ws, r| ws.derive_sip(r, &d)).map(|s| s.to_string())
-    });
+    engine.register_fn(
+        "attr",
+        |u: &mut UserObj, name: ImmutableString| -> Dynamic {
+            let now = u.now();
+            match now.get(&name) {
+                [] => Dynamic::UNIT,
+                [one] => Dynamic::from(one.clone()),
+                many => Dynamic::from_array(many.iter().cloned().map(Dynamic::from).collect()),
+            }
+        },
+    );
+    engine.register_fn(
+        "set_attr",
+        |u: &mut UserObj, name: ImmutableString, value: Dynamic| -> Res<()> {
+            let values = value_strings(&name, value)?;
+            u.with_ws(|ws, r| ws.set_raw(r, &name, values))
+        },
+    );
+    engine.register_fn(
+        "derive_sip",
+        |u: &mut UserObj, how: ImmutableString| -> Res<String> {
+            let d = derivation(&how, None)?;
+            u.with_ws(|ws, r| ws.derive_sip(r, &d))
+                .map(|s| s.to_string())
+        },
+    );
+    engine.register_fn(
+        "derive_sip",
+        |u: &mut UserObj, how: ImmutableString, domain: ImmutableString| -> Res<String> {
+            let d = derivation(&how, Some(&domain))?;
+            u.with_ws(|ws, r| ws.derive_sip(r, &d))
+                .map(|s| s.to_string())
+        },
+    );
     engine.register_fn("problems", |u: &mut UserObj| -> Array {
         let now = u.now();
         let ws = u.host.ws.borrow();
-        now.problems(&ws.context()).iter().map(|p| Dynamic::from(p.to_string())).collect()
+        now.problems(&ws.context())
+            .iter()
+            .map(|p| Dynamic::from(p.to_string()))
+            .collect()
     });
     engine.register_fn("to_map", |u: &mut UserObj| -> Map { user_map(&u.now()) });
-    engine.register_fn("to_string", |u: &mut UserObj| format!("{} ({})", u.now().label(), u.read.dn));
+    engine.register_fn("to_string", |u: &mut UserObj| {
+        format!("{} ({})", u.now().label(), u.read.dn)
+    });
     engine.register_fn("to_debug", |u: &mut UserObj| format!("User({})", u.read.dn));
-    engine.register_fn("==", |a: &mut UserObj, b: UserObj| crate::ocs::dn::same_dn(&a.read.dn, &b.read.dn));
-    engine.register_fn("!=", |a: &mut UserObj, b: UserObj| !crate::ocs::dn::same_dn(&a.read.dn, &b.read.dn));
+    engine.register_fn("==", |a: &mut UserObj, b: UserObj| {
+        crate::ocs::dn::same_dn(&a.read.dn, &b.read.dn)
+    });
+    engine.register_fn("!=", |a: &mut UserObj, b: UserObj| {
+        !crate::ocs::dn::same_dn(&a.read.dn, &b.read.dn)
+    });
 
     engine.register_type_with_name::<UserQuery>("UserQuery");
     engine.register_iterator_result::<UserQuery, UserObj>();
     engine.register_fn("to_array", |q: &mut UserQuery| -> Res<Array> {
-        q.clone().into_iter().map(|r| r.map(Dynamic::from)).collect()
+        q.clone()
+            .into_iter()
+            .map(|r| r.map(Dynamic::from))
+            .collect()
     });
     engine.register_fn("count", |q: &mut UserQuery| -> Res<i64> {
         let mut n = 0i64;
@@ -262,9 +357,16 @@ pub fn user_map(u: &OcsUser) -> Map {
     m.insert("dn".into(), Dynamic::from(u.dn.clone()));
     m.insert("sam".into(), opt(u.sam()));
     m.insert("sip".into(), opt(u.sip()));
-    m.insert("enabled".into(), u.enabled().map_or(Dynamic::UNIT, Dynamic::from));
+    m.insert(
+        "enabled".into(),
+        u.enabled().map_or(Dynamic::UNIT, Dynamic::from),
+    );
     m.insert("home_server".into(), opt(u.home_server()));
-    m.insert("flags".into(), u.flags().map_or(Dynamic::UNIT, |f| Dynamic::from(f.to_string())));
+    m.insert(
+        "flags".into(),
+        u.flags()
+            .map_or(Dynamic::UNIT, |f| Dynamic::from(f.to_string())),
+    );
     m.insert("federation".into(), Dynamic::from(u.federation()));
     m.insert("remote_access".into(), Dynamic::from(u.remote_access()));
     m

@@ -2,8 +2,8 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rhai::packages::{Package, StandardPackage};
@@ -22,7 +22,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_operations: 200_000_000, timeout: None, interrupt: Arc::new(AtomicBool::new(false)) }
+        Limits {
+            max_operations: 200_000_000,
+            timeout: None,
+            interrupt: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -30,8 +34,11 @@ impl Default for Limits {
 /// long before the native stack does.
 const MAX_CALL_LEVELS: usize = 48;
 const MAX_STRING: usize = 1 << 20;
-const MAX_ARRAY: usize = 1_000_000;
-const MAX_MAP: usize = 100_000;
+/// Rhai re-measures a whole array or map after every operation that changes it, so a
+/// script growing one element at a time costs quadratic time in the cap: the caps stay
+/// modest, and large user sets are streamed with `for u in users(...)` instead.
+const MAX_ARRAY: usize = 50_000;
+const MAX_MAP: usize = 10_000;
 
 /// When the current run started: reset by each run so a REPL session gets a fresh
 /// timeout per statement.
@@ -63,7 +70,9 @@ pub fn build(limits: &Limits) -> (Engine, RunClock) {
             return Some(Dynamic::from("interrupted"));
         }
         match timeout {
-            Some(t) if started.get().elapsed() > t => Some(Dynamic::from(format!("timeout after {} s", t.as_secs()))),
+            Some(t) if started.get().elapsed() > t => {
+                Some(Dynamic::from(format!("timeout after {} s", t.as_secs())))
+            }
             _ => None,
         }
     });

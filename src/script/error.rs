@@ -64,20 +64,35 @@ impl ScriptError {
             EvalAltResult::ErrorRuntime(v, _) if v.is::<Refusal>() => {
                 (ScriptErrorKind::Refused, v.clone_cast::<Refusal>().0)
             }
-            EvalAltResult::ErrorRuntime(v, _) if v.is::<DirectoryFailure>() => {
-                (ScriptErrorKind::Directory, v.clone_cast::<DirectoryFailure>().0)
+            EvalAltResult::ErrorRuntime(v, _) if v.is::<DirectoryFailure>() => (
+                ScriptErrorKind::Directory,
+                v.clone_cast::<DirectoryFailure>().0,
+            ),
+            EvalAltResult::ErrorRuntime(v, _) => {
+                (ScriptErrorKind::Script, format!("script threw: {v}"))
             }
-            EvalAltResult::ErrorRuntime(v, _) => (ScriptErrorKind::Script, format!("script threw: {v}")),
-            EvalAltResult::ErrorTerminated(v, _) => (ScriptErrorKind::Script, format!("script stopped: {v}")),
-            other => (ScriptErrorKind::Script, without_position(&other.to_string())),
+            EvalAltResult::ErrorTerminated(v, _) => {
+                (ScriptErrorKind::Script, format!("script stopped: {v}"))
+            }
+            other => (
+                ScriptErrorKind::Script,
+                without_position(&other.to_string()),
+            ),
         };
-        ScriptError { kind, file: file.to_string(), line: pos.line(), column: pos.position(), message }
+        ScriptError {
+            kind,
+            file: file.to_string(),
+            line: pos.line(),
+            column: pos.position(),
+            message,
+        }
     }
 }
 
 fn innermost(err: &EvalAltResult) -> &EvalAltResult {
     match err {
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => innermost(inner),
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => innermost(inner),
         other => other,
     }
 }

@@ -37,5 +37,8 @@ pub fn to_rhai(e: PlanError) -> Box<EvalAltResult> {
 
 /// A refusal raised by the glue itself (a wrong argument type, an unknown name).
 pub fn refuse(message: impl Into<String>) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(Refusal(message.into())), Position::NONE))
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(Refusal(message.into())),
+        Position::NONE,
+    ))
 }

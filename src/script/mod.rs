@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
 
-use rhai::{Dynamic, Engine, Map, Scope, AST};
+use rhai::{AST, Dynamic, Engine, Map, Scope};
 
 use crate::plan::Workspace;
 
@@ -36,14 +36,20 @@ impl Session {
     /// `print` and `debug` output.
     pub fn new(ws: Workspace, params: Map, limits: &Limits, out: Box<dyn Write>) -> Session {
         let (mut engine, clock) = engine::build(limits);
-        let host: HostRef = Rc::new(Host { ws: RefCell::new(ws), records: RefCell::new(Vec::new()), out: RefCell::new(out) });
+        let host: HostRef = Rc::new(Host {
+            ws: RefCell::new(ws),
+            records: RefCell::new(Vec::new()),
+            out: RefCell::new(out),
+        });
         api_flags::register(&mut engine);
         api_pool::register(&mut engine);
         api_user::register(&mut engine);
         api_global::register(&mut engine, &host);
         engine.register_type_with_name::<error::Refusal>("Refusal");
         engine.register_fn("to_string", |r: &mut error::Refusal| r.0.clone());
-        engine.register_fn("to_debug", |r: &mut error::Refusal| format!("Refusal({:?})", r.0));
+        engine.register_fn("to_debug", |r: &mut error::Refusal| {
+            format!("Refusal({:?})", r.0)
+        });
         engine.register_type_with_name::<error::DirectoryFailure>("DirectoryFailure");
         engine.register_fn("to_string", |r: &mut error::DirectoryFailure| r.0.clone());
         let h = host.clone();
@@ -60,7 +66,12 @@ impl Session {
         });
         let mut scope = Scope::new();
         scope.push_constant("params", params);
-        Session { engine, host, scope, clock }
+        Session {
+            engine,
+            host,
+            scope,
+            clock,
+        }
     }
 
     /// The shared state (workspace, records).
@@ -75,16 +86,19 @@ impl Session {
 
     /// Compiles `source` (named `name` in errors) without running it.
     pub fn compile(&self, name: &str, source: &str) -> Result<AST, ScriptError> {
-        let mut ast = self.engine.compile_with_scope(&self.scope, source).map_err(|e| {
-            let pos = e.position();
-            ScriptError {
-                kind: ScriptErrorKind::Script,
-                file: name.to_string(),
-                line: pos.line(),
-                column: pos.position(),
-                message: e.err_type().to_string(),
-            }
-        })?;
+        let mut ast = self
+            .engine
+            .compile_with_scope(&self.scope, source)
+            .map_err(|e| {
+                let pos = e.position();
+                ScriptError {
+                    kind: ScriptErrorKind::Script,
+                    file: name.to_string(),
+                    line: pos.line(),
+                    column: pos.position(),
+                    message: e.err_type().to_string(),
+                }
+            })?;
         ast.set_source(name);
         Ok(ast)
     }
@@ -93,7 +107,9 @@ impl Session {
     pub fn run(&mut self, name: &str, source: &str) -> Result<Dynamic, ScriptError> {
         let ast = self.compile(name, source)?;
         self.clock.set(std::time::Instant::now());
-        self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &ast).map_err(|e| ScriptError::from_rhai(name, &e))
+        self.engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &ast)
+            .map_err(|e| ScriptError::from_rhai(name, &e))
     }
 
     /// Takes the records emitted so far.

@@ -44,7 +44,13 @@ pub fn to_json(v: &Dynamic) -> Value {
         return serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number);
     }
     if v.is_array() {
-        return Value::Array(v.clone().cast::<rhai::Array>().iter().map(to_json).collect());
+        return Value::Array(
+            v.clone()
+                .cast::<rhai::Array>()
+                .iter()
+                .map(to_json)
+                .collect(),
+        );
     }
     if v.is_map() {
         return Value::Object(map_to_json(&v.clone().cast::<rhai::Map>()));
