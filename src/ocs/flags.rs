@@ -95,6 +95,16 @@ const KNOWN_BITS: u32 = 1 | 16 | 64 | 128 | 256 | 512;
 
 /// An OptionFlags value.
 ///
+/// ```
+/// use ocsh::ocs::{Flag, Flags};
+/// let mut f = Flags::from_stored(256); // what the console wrote
+/// f.set(Flag::PublicIm, true).unwrap();
+/// assert_eq!(f.to_string(), "257 (public_im, enhanced_presence)");
+/// assert_eq!(f.apply_to(Some(256)).unwrap(), 257);
+/// // the seed's 512 written over it would clear enhanced presence: refused
+/// assert!(Flags::new(512).unwrap().apply_to(Some(256)).is_err());
+/// ```
+///
 /// `cleared` records the bits a script cleared by name, the only bits a write may drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Flags {

@@ -5,6 +5,13 @@ use std::fmt;
 use super::OcsError;
 
 /// A valid `sip:local@domain.tld` address.
+///
+/// ```
+/// use ocsh::ocs::SipUri;
+/// assert_eq!(SipUri::parse("sip:jane.doe@example.com").unwrap().domain(), "example.com");
+/// let err = SipUri::parse("sip:jane doe@example.com").unwrap_err();
+/// assert!(err.to_string().contains("space at position 9"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipUri {
     local: String,
