@@ -92,7 +92,7 @@ for pid in $after; do
 done
 for pid in $after; do
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
 done
 now=$(daemon_pids | tr '\n' ' ')
 echo "done; slapd/samba/smbd/nmbd/winbindd processes running now: ${now:-none}"

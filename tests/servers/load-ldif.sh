@@ -13,7 +13,8 @@
 #
 # Prints "<records> records: <n> added, <n> already existed, <n> failed" and, per
 # refused entry (other than "Already exists"), its DN and the server's error. Exit status:
-#   0  every record was added or already existed (rc 68), or ALLOW_ERRORS=1 and ldapadd
+#   0  every record was added or already existed (rc 68; also Samba's rc 10 "Referral" for
+#      an add of an existing naming-context head such as the domain root), or ALLOW_ERRORS=1 and ldapadd
 #      got through the whole file
 #   1  some record failed with another error
 #   2  usage error, or ldapadd could not process the file (no connection, bad bind,
@@ -61,10 +62,24 @@ awk '
   END { flush() }
 ' "$tmp/skipped.ldif" > "$tmp/errors.tsv"
 
-exists=0; failed=0
+# Samba answers an add of an existing naming-context head (the domain root DC=example,DC=com)
+# with rc 10 (Referral) instead of 68: count that as "already exists" too.
+lower() { printf '%s' "$1" | tr '[:upper:]' '[:lower:]' | sed 's/, */,/g'; }
+ncs=""
+if grep -q -P '^10\t' "$tmp/errors.tsv"; then
+  # shellcheck disable=SC2086
+  ncs=$(ldapsearch -x -H "$URL" -D "$BINDDN" -y "$tmp/pw" ${LDAPADD_ARGS:-} -b "" -s base -LLL -o ldif-wrap=no \
+        namingContexts 2>/dev/null | sed -n 's/^namingContexts: //p' | while read -r nc; do lower "$nc"; echo; done)
+fi
+exists=0; failed=0; : > "$tmp/errors2.tsv"
 while IFS=$'\t' read -r code err dn; do
+  if [ "$code" = 10 ] && [ -n "$ncs" ] && [ "${dn#b64:}" = "$dn" ] && grep -qxF "$(lower "$dn")" <<< "$ncs"; then
+    code=68; err="$err (existing naming context)"
+  fi
+  printf '%s\t%s\t%s\n' "$code" "$err" "$dn" >> "$tmp/errors2.tsv"
   if [ "$code" = 68 ]; then exists=$((exists + 1)); else failed=$((failed + 1)); fi
 done < "$tmp/errors.tsv"
+mv "$tmp/errors2.tsv" "$tmp/errors.tsv"
 skipped=$((exists + failed))
 added=$((processed - skipped))
 [ "$added" -ge 0 ] || added=0

@@ -19,7 +19,7 @@
 # settings in DIR/env (shell syntax, for `. DIR/env`). Stop with openldap-stop.sh DIR.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-[ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: $0 DIR" >&2; exit 2; }
+if [ $# -ne 1 ] || [ -z "$1" ]; then echo "usage: $0 DIR" >&2; exit 2; fi
 mkdir -p "$1"
 LAB=$(cd "$1" && pwd)
 PORT=${PORT:-3389}
@@ -30,6 +30,10 @@ SLAPD=${SLAPD:-/usr/sbin/slapd}
 BINDDN="CN=Administrator,CN=Users,$SUFFIX"
 MARKER=.ocsh-openldap-lab
 export PATH=$PATH:/usr/sbin:/sbin
+# Progress goes to stdout; a reader that stops early (| head -1) must not kill the setup
+# half-way through (SIGPIPE), so ignore SIGPIPE and failed writes of these lines.
+trap '' PIPE
+say() { printf '%s\n' "$*" 2>/dev/null || true; }
 now() { date +%s%N; }
 secs() { local d=$(( $2 - $1 )); printf '%d.%03d' $(( d / 1000000000 )) $(( d / 1000000 % 1000 )); }
 for tool in slapadd slappasswd ldapwhoami openssl "$SLAPD"; do
@@ -233,8 +237,8 @@ q() { local v=${2//\'/\'\\\'\'}; printf "%s='%s'\n" "$1" "$v"; }  # KEY='value',
   q OCSH_TEST_BASE "$SUFFIX"
 } > "$LAB/env"
 
-echo "slapd running (pid $pid): config+slapadd $(secs "$t0" "$t1")s, start->answering $(secs "$t1" "$t2")s"
-if [ -n "$TLSPORT" ]; then echo "  ldap://127.0.0.1:$PORT  (StartTLS available)"; else echo "  ldap://127.0.0.1:$PORT  (TLS off)"; fi
-[ -z "$TLSPORT" ] || echo "  ldaps://127.0.0.1:$TLSPORT  (CA: $LAB/tls/cert.pem)"
-echo "  bind: $BINDDN  base: $SUFFIX  settings: $LAB/env"
-echo "  stop: $HERE/openldap-stop.sh $LAB"
+say "slapd running (pid $pid): config+slapadd $(secs "$t0" "$t1")s, start->answering $(secs "$t1" "$t2")s"
+if [ -n "$TLSPORT" ]; then say "  ldap://127.0.0.1:$PORT  (StartTLS available)"; else say "  ldap://127.0.0.1:$PORT  (TLS off)"; fi
+[ -z "$TLSPORT" ] || say "  ldaps://127.0.0.1:$TLSPORT  (CA: $LAB/tls/cert.pem)"
+say "  bind: $BINDDN  base: $SUFFIX  settings: $LAB/env"
+say "  stop: $HERE/openldap-stop.sh $LAB"

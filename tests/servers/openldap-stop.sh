@@ -3,7 +3,7 @@
 # and only when that PID is still a slapd serving DIR/slapd.d). Keeps DIR's data.
 # Usage: tests/servers/openldap-stop.sh DIR     Exit 0 also when nothing was running.
 set -uo pipefail
-[ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: $0 DIR" >&2; exit 2; }
+if [ $# -ne 1 ] || [ -z "$1" ]; then echo "usage: $0 DIR" >&2; exit 2; fi
 [ -d "$1" ] || exit 0
 LAB=$(cd "$1" && pwd)
 
