@@ -343,12 +343,45 @@ fn bad_inputs_exit_non_zero_with_a_message() {
         (
             vec![
                 "run".into(),
-                ok,
+                ok.clone(),
                 "--directory".into(),
                 "ldap://127.0.0.1:1".into(),
             ],
             6,
-            "no LDAP backend yet",
+            "cannot reach ldap://127.0.0.1:1",
+        ),
+        (
+            vec![
+                "run".into(),
+                ok.clone(),
+                "-d".into(),
+                "ldap://127.0.0.1:1".into(),
+                "--bind-dn".into(),
+                "CN=x".into(),
+            ],
+            2,
+            "no password for CN=x: set OCSH_PASSWORD, use --password-file",
+        ),
+        (
+            vec![
+                "run".into(),
+                ok.clone(),
+                "-d".into(),
+                "ldaps://127.0.0.1:1".into(),
+                "--starttls".into(),
+            ],
+            6,
+            "--starttls is for ldap:// URLs",
+        ),
+        (
+            vec![
+                "run".into(),
+                ok.clone(),
+                "--config".into(),
+                "nope.toml".into(),
+            ],
+            2,
+            "config file nope.toml",
         ),
     ];
     for (args, code, want) in cases {
@@ -411,6 +444,89 @@ fn the_sandbox_stops_scripts() {
             "{name}: want {want:?} in\n{}",
             out.stderr
         );
+    }
+}
+
+/// Profiles in a TOML config file: a named profile supplies the directory; a flag wins;
+/// an unknown profile or key is a usage error naming it.
+#[test]
+fn config_profiles() {
+    let demo = DemoCopy::new();
+    let script = demo.script("where.rhai", "print(pools().len());\n");
+    let config = demo.dir.path().join("ocsh.toml");
+    std::fs::write(
+        &config,
+        format!("default_profile = \"lab\"\n\n[profiles.lab]\ndirectory = {:?}\nconcurrency = 4\n\n[profiles.broken]\ndirectory = \"nope.ldif\"\n", demo.ldif_arg()),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let out = demo.ocsh(&["run", &script, "--config", cfg, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stdout.contains(&demo.ldif_arg()), "{}", out.stdout);
+    let out = demo.ocsh(&["run", &script, "--config", cfg, "--profile", "broken"]);
+    assert_eq!(out.code, 6, "{}", out.transcript());
+    assert!(out.stderr.contains("nope.ldif"), "{}", out.stderr);
+    let out = demo.ocsh(&[
+        "run",
+        &script,
+        "--config",
+        cfg,
+        "--profile",
+        "broken",
+        "-d",
+        "demo",
+    ]);
+    assert_eq!(
+        out.code,
+        0,
+        "a flag must win over the profile: {}",
+        out.transcript()
+    );
+    let out = demo.ocsh(&["run", &script, "--config", cfg, "--profile", "prod"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("no profile \"prod\" in the config file (profiles: broken, lab)"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&config, "[profiles.lab]\npasword_file = \"x\"\n").unwrap();
+    let out = demo.ocsh(&["run", &script, "--config", cfg, "--profile", "lab"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("unknown field `pasword_file`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// --apply appends every change to the journal, one JSON line each.
+#[test]
+fn apply_writes_the_journal() {
+    let demo = DemoCopy::new();
+    let script = util::root().join("scripts/fix-ou-home-server.rhai");
+    let journal = demo.dir.path().join("state/journal.jsonl");
+    let out = demo.ocsh(&[
+        "run",
+        script.to_str().unwrap(),
+        "-d",
+        &demo.ldif_arg(),
+        "--apply",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8);
+    for l in &lines {
+        assert_eq!(l["result"], "applied");
+        assert_eq!(l["attribute"], "msRTCSIP-PrimaryHomeServer");
+        assert!(l["time"].as_str().unwrap().ends_with('Z'));
+        assert!(l["before"][0].as_str().unwrap().contains("ocspool-child"));
     }
 }
 

@@ -32,22 +32,49 @@ pub enum Format {
     Json,
 }
 
-/// Where the directory is.
-#[derive(Debug, Clone, clap::Args)]
+/// Where the directory is and how to reach it.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct DirectoryArgs {
     /// `demo` (the built-in forest), an LDIF file, or an ldap:// / ldaps:// URL.
-    #[arg(long, short = 'd', env = "OCSH_DIRECTORY", default_value = "demo")]
-    pub directory: String,
+    #[arg(long, short = 'd', env = "OCSH_DIRECTORY")]
+    pub directory: Option<String>,
+    /// The config file (default: ocsh/config.toml in the user's config directory).
+    #[arg(long, env = "OCSH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// A named profile of the config file.
+    #[arg(long, env = "OCSH_PROFILE")]
+    pub profile: Option<String>,
+    /// Base DN (default: the rootDSE's default naming context).
+    #[arg(long, env = "OCSH_BASE")]
+    pub base: Option<String>,
+    /// DN to bind as; the password comes from OCSH_PASSWORD, --password-file or a prompt.
+    #[arg(long, env = "OCSH_BIND_DN")]
+    pub bind_dn: Option<String>,
+    /// A file whose first line is the bind password.
+    #[arg(long, env = "OCSH_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Upgrade ldap:// to TLS with StartTLS.
+    #[arg(long)]
+    pub starttls: bool,
+    /// PEM file of the CA certificates to trust for TLS.
+    #[arg(long, env = "OCSH_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do NOT verify the server's TLS certificate (dangerous: for lab servers only).
+    #[arg(long)]
+    pub insecure_no_tls_verify: bool,
+    /// Seconds allowed to connect.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub connect_timeout: Option<u64>,
     /// Seconds allowed for each directory operation.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub op_timeout: u64,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub op_timeout: Option<u64>,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a script: print the plan, and write it with --apply.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Compile scripts without running them or touching the directory.
     Check {
         /// The scripts.
@@ -90,7 +117,11 @@ pub struct RunArgs {
     /// Rhai operations the script may perform before it is stopped.
     #[arg(long, default_value_t = 200_000_000)]
     pub max_operations: u64,
-    /// Directory writes in flight at once during --apply.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub concurrency: u64,
+    /// Directory writes in flight at once during --apply (default 8).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: Option<u64>,
+    /// Append every applied change to this JSON-lines journal (default: journal.jsonl in
+    /// the user's state directory).
+    #[arg(long, env = "OCSH_JOURNAL")]
+    pub journal: Option<PathBuf>,
 }

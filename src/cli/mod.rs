@@ -1,6 +1,7 @@
 //! The command line: thin glue from arguments to the library's layers.
 
 pub mod args;
+pub mod config;
 pub mod output;
 
 use std::io::{IsTerminal, Write};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use rhai::{Dynamic, Map};
 
-use crate::directory::{DirectorySpec, demo, open};
+use crate::directory::demo;
 use crate::error::Error;
 use crate::plan::{Workspace, render};
 use crate::script::{Limits, Session};
@@ -70,20 +71,17 @@ pub fn parse_params(pairs: &[String]) -> Result<Map, Error> {
     Ok(map)
 }
 
-fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, DirectorySpec), Error> {
-    let spec = DirectorySpec::parse(&d.directory);
-    let dir = open(&spec)?;
-    Ok((
-        Workspace::open(dir, Duration::from_secs(d.op_timeout))?,
-        spec,
-    ))
+fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, config::Resolved), Error> {
+    let resolved = config::resolve(d)?;
+    let ws = Workspace::connect(&resolved.spec, &resolved.ldap, resolved.op_timeout)?;
+    Ok((ws, resolved))
 }
 
 fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let params = parse_params(&args.params)?;
     let source = read_script(&args.file)?;
-    let (ws, spec) = open_workspace(&args.directory)?;
-    if args.apply && !spec.is_persistent() {
+    let (ws, resolved) = open_workspace(&args.directory)?;
+    if args.apply && !resolved.spec.is_persistent() {
         return Err(Error::Usage(
             "--apply needs a directory that keeps changes; the built-in demo lives in memory. \
              Write it out with `ocsh demo demo.ldif` and run with --directory demo.ldif"
@@ -146,7 +144,33 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
             w(out, "Not applied.\n")?;
             return Ok(crate::error::exit::OK);
         }
-        let report = ws.apply(args.concurrency as usize, &mut |_, _| {});
+        let journal_path = args
+            .journal
+            .clone()
+            .or(resolved.journal.clone())
+            .or_else(config::default_journal_path)
+            .ok_or_else(|| {
+                Error::Usage("no state directory for the journal; give --journal FILE".into())
+            })?;
+        let mut journal = crate::plan::journal::Journal::open(&journal_path)
+            .map_err(|e| io_err(&journal_path, e))?;
+        let concurrency = args
+            .concurrency
+            .or(resolved.concurrency)
+            .unwrap_or(8)
+            .clamp(1, 64);
+        let bar = progress_bar(ws.plan().entry_count());
+        let report = ws.apply(concurrency as usize, &mut |done, _| {
+            if let Some(b) = &bar {
+                b.set_position(done as u64);
+            }
+        });
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        journal
+            .record(&directory, &report)
+            .map_err(|e| io_err(journal.path(), e))?;
         if args.format == Format::Table {
             w(out, &format!("\n{}", render::report_text(&report)))?;
         }
@@ -170,6 +194,20 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
         w(out, &format!("{doc:#}\n"))?;
     }
     Ok(code)
+}
+
+/// A progress bar on stderr when it is a terminal; nothing otherwise (pipes, CI).
+fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
 }
 
 fn confirm(question: &str) -> Result<bool, Error> {

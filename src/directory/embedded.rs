@@ -399,6 +399,7 @@ impl Directory for EmbeddedDirectory {
         Ok(RootInfo {
             default_nc: domain.entry.dn.clone(),
             config_nc,
+            active_directory: true,
         })
     }
 

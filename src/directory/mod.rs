@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod entry;
 pub mod error;
 pub mod filter;
+pub mod ldap;
 pub mod ldif;
 pub mod open;
 
@@ -81,6 +82,9 @@ pub struct RootInfo {
     pub default_nc: String,
     /// The configuration naming context, where OCS 2007 R2 keeps its pools, if any.
     pub config_nc: Option<String>,
+    /// True for Active Directory semantics (AD, Samba AD, the embedded backend): then
+    /// `objectCategory` exists and computers are `user`s that must be filtered out.
+    pub active_directory: bool,
 }
 
 /// One attribute change with its precondition: the values the change was planned

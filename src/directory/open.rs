@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::ldap::{LdapDirectory, LdapOptions};
 use super::{DirError, Directory, EmbeddedDirectory, demo};
 
 /// What `--directory` names.
@@ -36,13 +37,22 @@ impl DirectorySpec {
     }
 }
 
-/// Opens the directory a spec names.
-pub fn open(spec: &DirectorySpec) -> Result<Arc<dyn Directory>, DirError> {
+/// Opens the directory a spec names; `ldap` holds the connection settings for an LDAP
+/// URL (its `url` is taken from the spec). Runs inside the runtime that will drive the
+/// directory's later operations.
+pub async fn open(
+    spec: &DirectorySpec,
+    ldap: &LdapOptions,
+) -> Result<Arc<dyn Directory>, DirError> {
     match spec {
         DirectorySpec::Demo => Ok(Arc::new(demo::demo_directory()?)),
         DirectorySpec::Ldif(path) => Ok(Arc::new(EmbeddedDirectory::open(path)?)),
-        DirectorySpec::Ldap(url) => Err(DirError::Unsupported(format!(
-            "{url}: this build of ocsh has no LDAP backend yet; use `demo` or an LDIF file (ocsh demo FILE writes one)"
-        ))),
+        DirectorySpec::Ldap(url) => {
+            let opts = LdapOptions {
+                url: url.clone(),
+                ..ldap.clone()
+            };
+            Ok(Arc::new(LdapDirectory::connect(&opts).await?))
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod error;
+pub mod journal;
 pub mod render;
 pub mod workspace;
 

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::directory::filter::escape_value;
-use crate::directory::{Directory, Entry, PageCursor, RootInfo, Scope, SearchRequest, search_all};
+use crate::directory::ldap::LdapOptions;
+use crate::directory::{
+    Directory, DirectorySpec, Entry, PageCursor, RootInfo, Scope, SearchRequest, search_all,
+};
 use crate::ocs::dn::Dn;
 use crate::ocs::pool::find_pool;
 use crate::ocs::sip::SipDerivation;
@@ -17,8 +20,11 @@ use crate::ocs::{Attr, Flags, OcsUser, Pool, SipUri, UserChange};
 use super::apply::{ApplyReport, apply_entries};
 use super::{Plan, PlanError};
 
-/// Objects that are users and not computers (computers are `user`s in AD too).
-const USER_CLASS_FILTER: &str = "(&(objectClass=user)(!(objectClass=computer)))";
+/// People who are users: in AD computers are `user`s too, and `objectCategory` tells
+/// them apart. Other servers (OpenLDAP) have no objectCategory, and treat a filter on an
+/// unknown class as undefined, so they get the plain class filter.
+const AD_USER_FILTER: &str = "(&(objectCategory=person)(objectClass=user))";
+const LDAP_USER_FILTER: &str = "(objectClass=user)";
 
 /// A session's view of one directory, with its staged changes.
 pub struct Workspace {
@@ -35,8 +41,26 @@ impl Workspace {
     /// Opens a workspace on `dir`: reads the root DSE, the pools and the SIP domains.
     /// `timeout` bounds every single directory operation.
     pub fn open(dir: Arc<dyn Directory>, timeout: Duration) -> Result<Workspace, PlanError> {
+        Workspace::open_with(timeout, |_| async move { Ok(dir) })
+    }
+
+    /// Opens the directory `spec` names (an LDAP server is connected inside the
+    /// workspace's runtime, which drives its connection from then on).
+    pub fn connect(
+        spec: &DirectorySpec,
+        ldap: &LdapOptions,
+        timeout: Duration,
+    ) -> Result<Workspace, PlanError> {
+        Workspace::open_with(timeout, |_| crate::directory::open(spec, ldap))
+    }
+
+    fn open_with<F, Fut>(timeout: Duration, opener: F) -> Result<Workspace, PlanError>
+    where
+        F: FnOnce(()) -> Fut,
+        Fut: Future<Output = Result<Arc<dyn Directory>, crate::directory::DirError>>,
+    {
         let mut ws = Workspace::offline()?;
-        ws.dir = dir;
+        ws.dir = ws.rt.block_on(opener(()))?;
         ws.timeout = timeout;
         let dir = ws.dir.clone();
         ws.root = ws.block(async move { dir.root().await })?;
@@ -49,7 +73,7 @@ impl Workspace {
     pub fn offline() -> Result<Workspace, PlanError> {
         let dir = crate::directory::EmbeddedDirectory::from_ldif("", "no directory")?;
         let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()
             .map_err(|e| {
                 PlanError::Directory(crate::directory::DirError::Server(format!(
@@ -63,6 +87,7 @@ impl Workspace {
             root: RootInfo {
                 default_nc: String::new(),
                 config_nc: None,
+                active_directory: false,
             },
             pools: Vec::new(),
             sip_domains: Vec::new(),
@@ -233,10 +258,12 @@ impl Workspace {
 
     /// A user search request below the domain NC: users (not computers) that match `filter`.
     pub fn user_request(&self, filter: &str) -> SearchRequest {
-        SearchRequest::subtree(
-            self.root.default_nc.clone(),
-            format!("(&{USER_CLASS_FILTER}{filter})"),
-        )
+        let class = if self.root.active_directory {
+            AD_USER_FILTER
+        } else {
+            LDAP_USER_FILTER
+        };
+        SearchRequest::subtree(self.root.default_nc.clone(), format!("(&{class}{filter})"))
     }
 
     /// Validates a user filter (RFC 4515, positions in errors) and gives its canonical text.

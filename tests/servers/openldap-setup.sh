@@ -15,7 +15,7 @@
 #
 # Result: slapd on ldap://127.0.0.1:$PORT and ldaps://127.0.0.1:$TLSPORT, bound to
 # loopback only; bind DN CN=Administrator,CN=Users,$SUFFIX. Its PID is in DIR/slapd.pid,
-# its log in DIR/slapd.log, the certificate in DIR/tls/cert.pem and the connection
+# its log in DIR/slapd.log, the server certificate in DIR/tls/cert.pem (its CA: DIR/tls/ca.pem) and the connection
 # settings in DIR/env (shell syntax, for `. DIR/env`). Stop with openldap-stop.sh DIR.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -58,18 +58,8 @@ HASH=$(slappasswd -s "$PASS")
 
 TLSCONF=""; URLS="ldap://127.0.0.1:$PORT/"
 if [ -n "$TLSPORT" ]; then
-  # Self-signed ECDSA P-256 certificate for localhost/127.0.0.1 (RSA keygen took up to 2s); clients: LDAPTLS_CACERT=$LAB/tls/cert.pem
-  # (or LDAPTLS_REQCERT=never).
-  # libldap checks "localhost" against the reverse lookup of the peer address (this host's
-  # name), so the host name goes into the certificate as well.
-  SAN="DNS:localhost,IP:127.0.0.1"
-  h=$(hostname 2>/dev/null || true)
-  case "$h" in ""|localhost|*[!A-Za-z0-9.-]*) ;; *) SAN="$SAN,DNS:$h" ;; esac
-  mkdir -p "$LAB/tls"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
-    -addext "subjectAltName=$SAN" \
-    -keyout "$LAB/tls/key.pem" -out "$LAB/tls/cert.pem" 2>"$LAB/run/openssl.log" \
-    || { cat "$LAB/run/openssl.log" >&2; exit 1; }
+  # A test CA and a server certificate signed by it; clients trust $LAB/tls/ca.pem.
+  "$HERE/make-cert.sh" "$LAB/tls"
   TLSCONF="olcTLSCertificateFile: $LAB/tls/cert.pem
 olcTLSCertificateKeyFile: $LAB/tls/key.pem"
   URLS="$URLS ldaps://127.0.0.1:$TLSPORT/"
@@ -231,7 +221,7 @@ q() { local v=${2//\'/\'\\\'\'}; printf "%s='%s'\n" "$1" "$v"; }  # KEY='value',
   q OCSH_TEST_SERVER openldap
   q OCSH_TEST_LDAP_URL "ldap://127.0.0.1:$PORT"
   [ -z "$TLSPORT" ] || q OCSH_TEST_LDAPS_URL "ldaps://127.0.0.1:$TLSPORT"
-  [ -z "$TLSPORT" ] || q OCSH_TEST_CA_CERT "$LAB/tls/cert.pem"
+  [ -z "$TLSPORT" ] || q OCSH_TEST_CA_CERT "$LAB/tls/ca.pem"
   q OCSH_TEST_BIND_DN "$BINDDN"
   q OCSH_TEST_PASSWORD "$PASS"
   q OCSH_TEST_BASE "$SUFFIX"
@@ -239,6 +229,6 @@ q() { local v=${2//\'/\'\\\'\'}; printf "%s='%s'\n" "$1" "$v"; }  # KEY='value',
 
 say "slapd running (pid $pid): config+slapadd $(secs "$t0" "$t1")s, start->answering $(secs "$t1" "$t2")s"
 if [ -n "$TLSPORT" ]; then say "  ldap://127.0.0.1:$PORT  (StartTLS available)"; else say "  ldap://127.0.0.1:$PORT  (TLS off)"; fi
-[ -z "$TLSPORT" ] || say "  ldaps://127.0.0.1:$TLSPORT  (CA: $LAB/tls/cert.pem)"
+[ -z "$TLSPORT" ] || say "  ldaps://127.0.0.1:$TLSPORT  (CA: $LAB/tls/ca.pem)"
 say "  bind: $BINDDN  base: $SUFFIX  settings: $LAB/env"
 say "  stop: $HERE/openldap-stop.sh $LAB"

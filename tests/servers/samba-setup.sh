@@ -100,13 +100,7 @@ else
   mkdir -p "$LAB/run" "$LAB/tls"
   # Our own certificate, so that clients can verify 127.0.0.1/localhost against DIR/tls/cert.pem
   # (Samba's generated one names dc1.example.com only). Samba wants the key mode 0600.
-  SAN="DNS:localhost,IP:127.0.0.1"
-  h=$(hostname 2>/dev/null || true)
-  case "$h" in ""|localhost|*[!A-Za-z0-9.-]*) ;; *) SAN="$SAN,DNS:$h" ;; esac
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
-    -addext "subjectAltName=$SAN" -keyout "$LAB/tls/key.pem" -out "$LAB/tls/cert.pem" 2>"$LAB/run/openssl.log" \
-    || { cat "$LAB/run/openssl.log" >&2; exit 1; }
-  chmod 600 "$LAB/tls/key.pem"
+  "$HERE/make-cert.sh" "$LAB/tls"
   # --option values are written into DIR/etc/smb.conf (except the strong-auth one, see below).
   if ! samba-tool domain provision --targetdir="$LAB" --realm="$REALM" --domain="$DOMAIN" \
       --server-role=dc --dns-backend=NONE --host-name=dc1 --adminpass="$PASS" \
@@ -184,7 +178,7 @@ q() { local v=${2//\'/\'\\\'\'}; printf "%s='%s'\n" "$1" "$v"; }  # KEY='value',
   q OCSH_TEST_SERVER samba
   q OCSH_TEST_LDAP_URL "ldap://127.0.0.1"
   q OCSH_TEST_LDAPS_URL "ldaps://127.0.0.1"
-  q OCSH_TEST_CA_CERT "$LAB/tls/cert.pem"
+  q OCSH_TEST_CA_CERT "$LAB/tls/ca.pem"
   q OCSH_TEST_BIND_DN "$BINDDN"
   q OCSH_TEST_PASSWORD "$PASS"
   q OCSH_TEST_BASE "$BASE"
@@ -193,6 +187,6 @@ q() { local v=${2//\'/\'\\\'\'}; printf "%s='%s'\n" "$1" "$v"; }  # KEY='value',
 t9=$(now)
 say "samba AD DC running (pid $(cat "$LAB/samba.pid")), total $(secs "$t0" "$t9")s"
 say "  ldap://127.0.0.1  (389, StartTLS available)"
-say "  ldaps://127.0.0.1  (636, CA: $LAB/tls/cert.pem)"
+say "  ldaps://127.0.0.1  (636, CA: $LAB/tls/ca.pem)"
 say "  bind: $BINDDN  base: $BASE  settings: $LAB/env"
 say "  stop: $HERE/samba-stop.sh $LAB"

@@ -33,9 +33,9 @@ openldap() {
   n=$(nfound "${A[@]}" -H "$U" -b "$BASE" -LLL '(objectClass=msRTCSIP-Pools)' dn)
   [ "$n" = 2 ] || die "expected 2 msRTCSIP-Pools containers, got $n"; ok "both Pools containers"
   LDAPTLS_REQCERT=never ldapwhoami "${A[@]}" -ZZ -H "$U" >/dev/null || die "StartTLS"
-  LDAPTLS_CACERT=$L/tls/cert.pem ldapwhoami "${A[@]}" -ZZ -H "$U" >/dev/null || die "StartTLS with CA"
-  ok "StartTLS (REQCERT=never and verified against DIR/tls/cert.pem)"
-  LDAPTLS_CACERT=$L/tls/cert.pem ldapwhoami "${A[@]}" -H "ldaps://127.0.0.1:${TLSPORT:-3636}" >/dev/null || die "ldaps"
+  LDAPTLS_CACERT=$L/tls/ca.pem ldapwhoami "${A[@]}" -ZZ -H "$U" >/dev/null || die "StartTLS with CA"
+  ok "StartTLS (REQCERT=never and verified against DIR/tls/ca.pem)"
+  LDAPTLS_CACERT=$L/tls/ca.pem ldapwhoami "${A[@]}" -H "ldaps://127.0.0.1:${TLSPORT:-3636}" >/dev/null || die "ldaps"
   ok "ldaps"
   for i in $(seq -w 1 3000); do
     printf 'dn: CN=Bulk User %s,CN=Users,%s\nobjectClass: user\ncn: Bulk User %s\nsn: User%s\nsAMAccountName: bulk%s\n\n' \
@@ -63,9 +63,9 @@ samba() {
   ldapsearch "${A[@]}" -b "" -s base -LLL dn >/dev/null || die "simple bind"; ok "simple bind on ldap://"
   ldapsearch "${A[@]}" -b "" -s base -LLL configurationNamingContext | grep -q "^configurationNamingContext: CN=Configuration,$BASE" \
     || die "no configurationNamingContext"; ok "rootDSE has configurationNamingContext"
-  LDAPTLS_CACERT=$S/tls/cert.pem ldapsearch -x -D "$BINDDN" -w "$PASS" -ZZ -H "$U" -b "" -s base -LLL dn >/dev/null || die "StartTLS"
-  LDAPTLS_CACERT=$S/tls/cert.pem ldapsearch -x -D "$BINDDN" -w "$PASS" -H ldaps://127.0.0.1 -b "" -s base -LLL dn >/dev/null || die "ldaps"
-  ok "StartTLS and ldaps verified against DIR/tls/cert.pem"
+  LDAPTLS_CACERT=$S/tls/ca.pem ldapsearch -x -D "$BINDDN" -w "$PASS" -ZZ -H "$U" -b "" -s base -LLL dn >/dev/null || die "StartTLS"
+  LDAPTLS_CACERT=$S/tls/ca.pem ldapsearch -x -D "$BINDDN" -w "$PASS" -H ldaps://127.0.0.1 -b "" -s base -LLL dn >/dev/null || die "ldaps"
+  ok "StartTLS and ldaps verified against DIR/tls/ca.pem"
   n=$(nfound "${A[@]}" -b "$BASE" -LLL '(objectClass=msRTCSIP-Pools)' dn)
   n2=$(nfound "${A[@]}" -b "CN=Configuration,$BASE" -LLL '(objectClass=msRTCSIP-Pools)' dn)
   if [ "$n" != 1 ] || [ "$n2" != 1 ]; then
