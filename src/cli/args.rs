@@ -18,9 +18,9 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "ocsh", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// The command.
+    /// The command; none opens the REPL.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Output format for plans and emitted records.
@@ -75,6 +75,9 @@ pub struct DirectoryArgs {
 pub enum Command {
     /// Run a script: print the plan, and write it with --apply.
     Run(Box<RunArgs>),
+    /// The interactive session (also: `ocsh` with no command). On a pipe, runs the input
+    /// as one script.
+    Repl(Box<ReplArgs>),
     /// Compile scripts without running them or touching the directory.
     Check {
         /// The scripts.
@@ -124,4 +127,21 @@ pub struct RunArgs {
     /// the user's state directory).
     #[arg(long, env = "OCSH_JOURNAL")]
     pub journal: Option<PathBuf>,
+}
+
+/// `ocsh repl`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplArgs {
+    /// A parameter, `name=value` (repeatable); read as `params.name`.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// The directory.
+    #[command(flatten)]
+    pub directory: DirectoryArgs,
+    /// Output format when the input comes from a pipe.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Wall-clock seconds one statement may run.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }

@@ -1,8 +1,11 @@
 //! The command line: thin glue from arguments to the library's layers.
 
 pub mod args;
+pub mod complete;
 pub mod config;
 pub mod output;
+pub mod repl;
+pub mod show;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -42,8 +45,17 @@ pub fn main() -> u8 {
     }
 }
 
-fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8, Error> {
+fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> {
+    let command = match command {
+        Some(c) => c,
+        // Bare `ocsh`: the REPL with its defaults (and the OCSH_* environment).
+        None => Cli::try_parse_from(["ocsh", "repl"])
+            .map_err(|e| Error::Usage(e.to_string()))?
+            .command
+            .ok_or_else(|| Error::Usage("no command".into()))?,
+    };
     match command {
+        Command::Repl(args) => repl::repl(&args, out),
         Command::Run(args) => run(&args, out),
         Command::Check { files } => check(&files, out),
         Command::Demo { file, force } => write_demo(&file, force, out),
@@ -93,107 +105,159 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
         timeout: Some(Duration::from_secs(args.timeout)),
         ..Limits::default()
     };
+    let apply = args.apply.then(|| ApplySettings {
+        yes: args.yes,
+        concurrency: args
+            .concurrency
+            .or(resolved.concurrency)
+            .unwrap_or(8)
+            .clamp(1, 64) as usize,
+        journal: args.journal.clone().or(resolved.journal.clone()),
+    });
+    run_source(
+        ws,
+        params,
+        &limits,
+        &args.file.display().to_string(),
+        &source,
+        args.format,
+        apply.as_ref(),
+        out,
+    )
+}
+
+/// How `--apply` (or the REPL's `:apply`) writes.
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    /// Do not ask on a terminal.
+    pub yes: bool,
+    /// Writes in flight.
+    pub concurrency: usize,
+    /// The journal file; the default one when `None`.
+    pub journal: Option<std::path::PathBuf>,
+}
+
+fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
+    out.write_all(s.as_bytes())
+        .map_err(|e| Error::Io(format!("stdout: {e}")))
+}
+
+/// Runs a script in a fresh session and shows its records and plan; with `apply`,
+/// writes the plan. Shared by `ocsh run` and the REPL on a pipe.
+#[allow(clippy::too_many_arguments)]
+pub fn run_source(
+    ws: Workspace,
+    params: Map,
+    limits: &Limits,
+    name: &str,
+    source: &str,
+    format: Format,
+    apply: Option<&ApplySettings>,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
     // print() output goes to stdout as the script runs, or to stderr when stdout must
     // hold one JSON document.
-    let printed: Box<dyn Write> = match args.format {
+    let printed: Box<dyn Write> = match format {
         Format::Table => Box::new(std::io::stdout()),
         Format::Json => Box::new(std::io::stderr()),
     };
-    let mut session = Session::new(ws, params, &limits, printed);
-    let name = args.file.display().to_string();
-    let result = session.run(&name, &source);
+    let mut session = Session::new(ws, params, limits, printed);
+    let result = session.run(name, source);
     let records = session.take_records();
     let host = session.host().clone();
     let mut ws = host.ws.borrow_mut();
     let directory = ws.describe();
     // A failed script writes nothing, but what it emitted before failing is still shown.
-    let w = |out: &mut dyn Write, s: &str| {
-        out.write_all(s.as_bytes())
-            .map_err(|e| Error::Io(format!("stdout: {e}")))
-    };
-    if args.format == Format::Table && !records.is_empty() {
-        w(out, &output::records_table(&records))?;
+    if format == Format::Table && !records.is_empty() {
+        write_out(out, &output::records_table(&records))?;
     }
     if let Err(e) = result {
-        if args.format == Format::Json {
+        if format == Format::Json {
             let doc = serde_json::json!({ "directory": directory, "records": output::records_json(&records), "error": e.to_string() });
-            w(out, &format!("{doc:#}\n"))?;
+            write_out(out, &format!("{doc:#}\n"))?;
         }
         return Err(Error::Script(e));
     }
-    let plan_text = render::plan_text(ws.plan(), &directory);
     let plan_json = render::plan_json(ws.plan());
     let planned = !ws.plan().is_empty();
-    if args.format == Format::Table {
+    if format == Format::Table {
         if !records.is_empty() {
-            w(out, "\n")?;
+            write_out(out, "\n")?;
         }
-        w(out, &plan_text)?;
+        write_out(out, &render::plan_text(ws.plan(), &directory))?;
     }
     let mut report_json = serde_json::Value::Null;
     let mut code = crate::error::exit::OK;
-    if args.apply && planned {
-        if std::io::stdin().is_terminal()
-            && !args.yes
-            && !confirm(&format!(
+    match apply {
+        Some(settings) if planned => {
+            let question = format!(
                 "Apply {} change(s) to {} entries of {directory}?",
                 ws.plan().change_count(),
                 ws.plan().entry_count()
-            ))?
-        {
-            w(out, "Not applied.\n")?;
-            return Ok(crate::error::exit::OK);
-        }
-        let journal_path = args
-            .journal
-            .clone()
-            .or(resolved.journal.clone())
-            .or_else(config::default_journal_path)
-            .ok_or_else(|| {
-                Error::Usage("no state directory for the journal; give --journal FILE".into())
-            })?;
-        let mut journal = crate::plan::journal::Journal::open(&journal_path)
-            .map_err(|e| io_err(&journal_path, e))?;
-        let concurrency = args
-            .concurrency
-            .or(resolved.concurrency)
-            .unwrap_or(8)
-            .clamp(1, 64);
-        let bar = progress_bar(ws.plan().entry_count());
-        let report = ws.apply(concurrency as usize, &mut |done, _| {
-            if let Some(b) = &bar {
-                b.set_position(done as u64);
+            );
+            if std::io::stdin().is_terminal() && !settings.yes && !confirm(&question)? {
+                write_out(out, "Not applied.\n")?;
+                return Ok(code);
             }
-        });
-        if let Some(b) = bar {
-            b.finish_and_clear();
+            let report = apply_plan(&mut ws, settings)?;
+            if format == Format::Table {
+                write_out(out, &format!("\n{}", render::report_text(&report)))?;
+            }
+            report_json = render::report_json(&report);
+            if !report.all_applied() {
+                code = crate::error::exit::PARTIAL;
+            }
         }
-        journal
-            .record(&directory, &report)
-            .map_err(|e| io_err(journal.path(), e))?;
-        if args.format == Format::Table {
-            w(out, &format!("\n{}", render::report_text(&report)))?;
+        None if planned && format == Format::Table => {
+            write_out(
+                out,
+                "\nDry run: nothing was written. Run again with --apply to write these changes.\n",
+            )?;
         }
-        report_json = render::report_json(&report);
-        if !report.all_applied() {
-            code = crate::error::exit::PARTIAL;
-        }
-    } else if planned && args.format == Format::Table {
-        w(
-            out,
-            "\nDry run: nothing was written. Run again with --apply to write these changes.\n",
-        )?;
+        _ => {}
     }
-    if args.format == Format::Json {
+    if format == Format::Json {
         let doc = serde_json::json!({
             "directory": directory,
             "records": output::records_json(&records),
             "plan": plan_json,
             "applied": report_json,
         });
-        w(out, &format!("{doc:#}\n"))?;
+        write_out(out, &format!("{doc:#}\n"))?;
     }
     Ok(code)
+}
+
+/// Writes the workspace's plan: opens the journal first (an unwritable journal stops the
+/// apply before anything is written), shows progress on a terminal, records every
+/// attempted change in the journal.
+pub fn apply_plan(
+    ws: &mut Workspace,
+    settings: &ApplySettings,
+) -> Result<crate::plan::ApplyReport, Error> {
+    let directory = ws.describe();
+    let journal_path = settings
+        .journal
+        .clone()
+        .or_else(config::default_journal_path)
+        .ok_or_else(|| {
+            Error::Usage("no state directory for the journal; give --journal FILE".into())
+        })?;
+    let mut journal =
+        crate::plan::journal::Journal::open(&journal_path).map_err(|e| io_err(&journal_path, e))?;
+    let bar = progress_bar(ws.plan().entry_count());
+    let report = ws.apply(settings.concurrency, &mut |done, _| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    journal
+        .record(&directory, &report)
+        .map_err(|e| io_err(journal.path(), e))?;
+    Ok(report)
 }
 
 /// A progress bar on stderr when it is a terminal; nothing otherwise (pipes, CI).

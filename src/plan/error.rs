@@ -25,6 +25,9 @@ pub enum PlanError {
         /// The first few DNs.
         sample: String,
     },
+    /// The operation was interrupted (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
     /// A directory operation took longer than allowed.
     #[error("the directory did not answer within {0} s")]
     Timeout(u64),

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::directory::filter::escape_value;
@@ -35,6 +36,7 @@ pub struct Workspace {
     pools: Vec<Pool>,
     sip_domains: Vec<String>,
     plan: Plan,
+    interrupt: Arc<AtomicBool>,
 }
 
 impl Workspace {
@@ -92,20 +94,38 @@ impl Workspace {
             pools: Vec::new(),
             sip_domains: Vec::new(),
             plan: Plan::default(),
+            interrupt: Arc::new(AtomicBool::new(false)),
         })
     }
 
+    /// Shares the flag that Ctrl-C sets, so that a wait on the directory can be abandoned.
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = flag;
+    }
+
     /// Runs one directory future to completion on the workspace's runtime, within the
-    /// operation timeout.
+    /// operation timeout; a set interrupt flag (Ctrl-C) abandons the wait.
     pub fn block<T>(
         &self,
         fut: impl Future<Output = Result<T, crate::directory::DirError>>,
     ) -> Result<T, PlanError> {
         let secs = self.timeout.as_secs();
-        self.rt
-            .block_on(async { tokio::time::timeout(self.timeout, fut).await })
-            .map_err(|_| PlanError::Timeout(secs))?
-            .map_err(PlanError::from)
+        let flag = self.interrupt.clone();
+        let watch = async move {
+            while !flag.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let timeout = self.timeout;
+        let outcome = self.rt.block_on(async move {
+            let timed = tokio::time::timeout(timeout, fut);
+            futures::future::select(Box::pin(timed), Box::pin(watch)).await
+        });
+        match outcome {
+            futures::future::Either::Left((Ok(r), _)) => r.map_err(PlanError::from),
+            futures::future::Either::Left((Err(_), _)) => Err(PlanError::Timeout(secs)),
+            futures::future::Either::Right(_) => Err(PlanError::Interrupted),
+        }
     }
 
     fn containers(&self) -> Vec<String> {

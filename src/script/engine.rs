@@ -66,7 +66,7 @@ pub fn build(limits: &Limits) -> (Engine, RunClock) {
     let timeout = limits.timeout;
     let interrupt = limits.interrupt.clone();
     engine.on_progress(move |_| {
-        if interrupt.swap(false, Ordering::SeqCst) {
+        if interrupt.load(Ordering::SeqCst) {
             return Some(Dynamic::from("interrupted"));
         }
         match timeout {

@@ -29,6 +29,9 @@ pub struct Session {
     host: HostRef,
     scope: Scope<'static>,
     clock: engine::RunClock,
+    /// Functions defined by earlier runs (the REPL keeps them between inputs).
+    functions: AST,
+    interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Session {
@@ -66,11 +69,14 @@ impl Session {
         });
         let mut scope = Scope::new();
         scope.push_constant("params", params);
+        host.ws.borrow_mut().set_interrupt(limits.interrupt.clone());
         Session {
             engine,
             host,
             scope,
             clock,
+            functions: AST::empty(),
+            interrupt: limits.interrupt.clone(),
         }
     }
 
@@ -103,13 +109,54 @@ impl Session {
         Ok(ast)
     }
 
-    /// Compiles and runs `source`; variables it defines stay in the session.
+    /// Compiles and runs `source`; the variables and functions it defines stay in the
+    /// session for later runs.
     pub fn run(&mut self, name: &str, source: &str) -> Result<Dynamic, ScriptError> {
         let ast = self.compile(name, source)?;
         self.clock.set(std::time::Instant::now());
-        self.engine
-            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &ast)
-            .map_err(|e| ScriptError::from_rhai(name, &e))
+        self.interrupt
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let with_functions = self.functions.merge(&ast);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &with_functions)
+            .map_err(|e| ScriptError::from_rhai(name, &e));
+        if result.is_ok() {
+            self.functions += ast.clone_functions_only();
+        }
+        result
+    }
+
+    /// The flag that stops the running script (set it from a Ctrl-C handler).
+    pub fn interrupt_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.interrupt.clone()
+    }
+
+    /// The session's variables with the type names of their values.
+    pub fn variables(&self) -> Vec<(String, String, Dynamic)> {
+        self.scope
+            .iter()
+            .map(|(name, _, value)| {
+                (
+                    name.to_string(),
+                    self.engine.map_type_name(value.type_name()).to_string(),
+                    value,
+                )
+            })
+            .collect()
+    }
+
+    /// Forgets every variable and function (but keeps `params` and the plan).
+    pub fn clear(&mut self) {
+        let params = self.scope.get_value::<Map>("params").unwrap_or_default();
+        self.scope.clear();
+        self.scope.push_constant("params", params);
+        self.functions = AST::empty();
+    }
+
+    /// The signatures of the registered functions (for completion and docs).
+    pub fn signatures(&self) -> Vec<String> {
+        self.engine.gen_fn_signatures(false)
     }
 
     /// Takes the records emitted so far.

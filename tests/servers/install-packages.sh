@@ -16,8 +16,10 @@ export PATH=$PATH:/usr/sbin:/sbin
 
 openldap_pkgs=(slapd ldap-utils openssl)
 samba_pkgs=(samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind)
+# Not a server: the REPL tests drive ocsh through a real terminal with tmux.
+tool_pkgs=(tmux)
 case "${ONLY:-}" in
-  "") wanted=("${openldap_pkgs[@]}" "${samba_pkgs[@]}") ;;
+  "") wanted=("${openldap_pkgs[@]}" "${samba_pkgs[@]}" "${tool_pkgs[@]}") ;;
   openldap) wanted=("${openldap_pkgs[@]}") ;;
   samba) wanted=("${openldap_pkgs[@]}" "${samba_pkgs[@]}") ;;  # samba tests use ldap-utils too
   *) echo "ONLY must be openldap or samba" >&2; exit 2 ;;
