@@ -533,13 +533,30 @@ fn apply_writes_the_journal() {
 /// The REPL on a pipe runs its input as one script and exits with the script's status.
 #[test]
 fn repl_on_a_pipe_runs_the_input_as_a_script() {
-    let out = util::ocsh_piped(&["repl"], "let u = user(\"jdoe\");\nu.enable(pool(\"pool01\"));\nprint(u.sip);\n");
+    let out = util::ocsh_piped(
+        &["repl"],
+        "let u = user(\"jdoe\");\nu.enable(pool(\"pool01\"));\nprint(u.sip);\n",
+    );
     assert_eq!(out.code, 0, "{}", out.transcript());
-    assert!(out.stdout.starts_with("sip:jane.doe@example.com\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("Plan against demo forest: 5 change(s) to 1 entry"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("sip:jane.doe@example.com\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Plan against demo forest: 5 change(s) to 1 entry"),
+        "{}",
+        out.stdout
+    );
     let out = util::ocsh_piped(&[], "flags(2)\n");
     assert_eq!(out.code, 4, "{}", out.transcript());
-    assert!(out.stderr.contains("<stdin>:1:1: OptionFlags 2 sets reserved"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("<stdin>:1:1: OptionFlags 2 sets reserved"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

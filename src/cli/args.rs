@@ -94,11 +94,9 @@ pub enum Command {
     },
 }
 
-/// `ocsh run`.
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// The script.
-    pub file: PathBuf,
+/// What `run` and `repl` share: parameters, the directory, the output format.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScriptArgs {
     /// A parameter for the script, `name=value` (repeatable); read as `params.name`.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
     pub params: Vec<String>,
@@ -108,6 +106,16 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// `ocsh run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The script.
+    pub file: PathBuf,
+    /// Parameters, directory and output format.
+    #[command(flatten)]
+    pub common: ScriptArgs,
     /// Write the plan to the directory.
     #[arg(long)]
     pub apply: bool,
@@ -132,15 +140,9 @@ pub struct RunArgs {
 /// `ocsh repl`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplArgs {
-    /// A parameter, `name=value` (repeatable); read as `params.name`.
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
-    /// The directory.
+    /// Parameters, directory and output format (used when the input comes from a pipe).
     #[command(flatten)]
-    pub directory: DirectoryArgs,
-    /// Output format when the input comes from a pipe.
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    pub common: ScriptArgs,
     /// Wall-clock seconds one statement may run.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,

@@ -127,13 +127,8 @@ pub fn complete(line: &str, pos: usize, cat: &Catalog, known: &Known) -> (usize,
         };
         return (q + 1, filter(candidates.into_iter(), prefix));
     }
-    let start = before
-        .char_indices()
-        .rev()
-        .take_while(|(_, c)| is_ident(*c))
-        .last()
-        .map_or(pos, |(i, _)| i);
-    let prefix = &before[start..];
+    let prefix = trailing_ident(before);
+    let start = before.len() - prefix.len();
     if before[..start].ends_with('.') {
         let receiver_end = start - 1;
         let candidates = match receiver_type(&before[..receiver_end], known) {
@@ -176,6 +171,17 @@ fn inside_flags_array(head: &str) -> bool {
     }
 }
 
+/// The identifier that ends `text` (empty if none).
+fn trailing_ident(text: &str) -> &str {
+    let start = text
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| is_ident(*c))
+        .last()
+        .map_or(text.len(), |(i, _)| i);
+    &text[start..]
+}
+
 /// The type of the expression that ends `text` (just before a `.`), when it can be known.
 fn receiver_type(text: &str, known: &Known) -> Option<&'static str> {
     let text = text.trim_end();
@@ -197,28 +203,13 @@ fn receiver_type(text: &str, known: &Known) -> Option<&'static str> {
             }
         }
         let head = &inner[..open?];
-        let name: String = head
-            .chars()
-            .rev()
-            .take_while(|c| is_ident(*c))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        return type_of_call(&name);
+        return type_of_call(trailing_ident(head));
     }
-    let name: String = text
-        .chars()
-        .rev()
-        .take_while(|c| is_ident(*c))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let name = trailing_ident(text);
     let rest = &text[..text.len() - name.len()];
     if rest.ends_with('.') {
         // a property of something: `u.flags.`
-        return type_of_property(&name);
+        return type_of_property(name);
     }
     let t = known
         .vars

@@ -90,9 +90,9 @@ fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, config::Resolved), Er
 }
 
 fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let params = parse_params(&args.params)?;
+    let params = parse_params(&args.common.params)?;
     let source = read_script(&args.file)?;
-    let (ws, resolved) = open_workspace(&args.directory)?;
+    let (ws, resolved) = open_workspace(&args.common.directory)?;
     if args.apply && !resolved.spec.is_persistent() {
         return Err(Error::Usage(
             "--apply needs a directory that keeps changes; the built-in demo lives in memory. \
@@ -120,7 +120,7 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
         &limits,
         &args.file.display().to_string(),
         &source,
-        args.format,
+        args.common.format,
         apply.as_ref(),
         out,
     )

@@ -142,8 +142,8 @@ fn help(topic: Option<&str>) -> String {
 
 /// Runs the REPL (or, on a pipe, the piped input as one script).
 pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let params = parse_params(&args.params)?;
-    let (ws, resolved) = open_workspace(&args.directory)?;
+    let params = parse_params(&args.common.params)?;
+    let (ws, resolved) = open_workspace(&args.common.directory)?;
     let limits = Limits {
         timeout: Some(Duration::from_secs(args.timeout)),
         ..Limits::default()
@@ -159,7 +159,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
             &limits,
             "<stdin>",
             &source,
-            args.format,
+            args.common.format,
             None,
             out,
         );

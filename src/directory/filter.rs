@@ -1279,13 +1279,7 @@ mod tests {
     /// filter that parses must also evaluate and survive a Display round trip.
     #[test]
     fn random_inputs_never_panic() {
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::directory::test_rng::xorshift(0x2545_F491_4F6C_DD1D);
         let alphabet = [
             "(",
             ")",

@@ -735,13 +735,7 @@ objectClass: domainDNS
     /// grammar, and random cuts and splices of a valid file.
     #[test]
     fn random_inputs_never_panic() {
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::directory::test_rng::xorshift(0x9E37_79B9_7F4A_7C15);
         let alphabet = [
             "dn",
             ":",

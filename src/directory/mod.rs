@@ -12,6 +12,8 @@ pub mod filter;
 pub mod ldap;
 pub mod ldif;
 pub mod open;
+#[cfg(test)]
+mod test_rng;
 
 use async_trait::async_trait;
 use serde::Serialize;

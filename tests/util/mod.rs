@@ -49,10 +49,19 @@ pub fn ocsh_in(cwd: &Path, args: &[&str]) -> Output {
 pub fn ocsh_piped(args: &[&str], input: &str) -> Output {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocsh"));
-    cmd.args(args).current_dir(root()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd.env_remove("OCSH_DIRECTORY");
     let mut child = cmd.spawn().expect("the ocsh binary runs");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("input written");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("input written");
     let out = child.wait_with_output().expect("ocsh finishes");
     Output {
         code: out.status.code().unwrap_or(-1),
