@@ -67,6 +67,15 @@ impl Term {
         self.tmux(&["send-keys", "-t", "0", "-l", &text]);
     }
 
+    /// Types text and waits until the editor has echoed it on the last line, so that a
+    /// key pressed next (Tab) acts on it.
+    fn type_echoed(&self, text: &str) {
+        self.type_text(text);
+        self.wait(text, |s| {
+            s.lines().last().is_some_and(|l| l.ends_with(text))
+        });
+    }
+
     /// Presses a key (`Enter`, `Tab`, `C-c`, `C-d`, `Up`).
     fn key(&self, key: &str) {
         self.tmux(&["send-keys", "-t", "0", key]);
@@ -131,24 +140,27 @@ fn transcript(screen: &str) -> String {
 fn completion_lists_the_demo_pools_and_members() {
     let state = tempfile::tempdir().unwrap();
     let t = Term::start(state.path());
-    t.type_text("let p = pool(\"");
+    t.type_echoed("let p = pool(\"");
     t.key("Tab");
+    t.wait_text("let p = pool(\"pool0");
     t.key("Tab");
     t.wait_text("pool01  pool02  pool03");
-    t.type_text("2\")");
+    t.type_echoed("2\")");
     t.key("Enter");
     t.wait_prompt("ocsh>");
     let s = t.line("p", "ocsh>");
     assert!(s.contains("pool02  pool02.example.com  ("), "{s}");
-    t.type_text("p.na");
+    t.type_echoed("p.na");
     t.key("Tab");
     t.wait_text("ocsh> p.name");
     t.key("C-c");
-    t.type_text("user(\"jdoe\").flags.has(\"rcc");
+    t.wait_prompt("ocsh>");
+    t.type_echoed("user(\"jdoe\").flags.has(\"rcc");
     t.key("Tab");
     t.wait_text("has(\"rcc_dual_mode");
     t.key("C-c");
-    t.type_text(":di");
+    t.wait_prompt("ocsh>");
+    t.type_echoed(":di");
     t.key("Tab");
     t.wait_text("ocsh> :discard");
 }

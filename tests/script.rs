@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use ocsh::directory::demo::demo_directory;
 use ocsh::plan::Workspace;
-use ocsh::script::{Limits, ScriptErrorKind, Session};
+use ocsh::script::{Sandbox, ScriptErrorKind, Session};
 
 fn session() -> Session {
     let ws = Workspace::open(Arc::new(demo_directory().unwrap()), Duration::from_secs(5)).unwrap();
     Session::new(
         ws,
         rhai::Map::new(),
-        &Limits::default(),
+        &Sandbox::default(),
         Box::new(std::io::sink()),
     )
 }

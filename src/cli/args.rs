@@ -30,6 +30,8 @@ pub enum Format {
     Table,
     /// One JSON document.
     Json,
+    /// The records as CSV (the plan goes to stderr).
+    Csv,
 }
 
 /// Where the directory is and how to reach it.
@@ -74,6 +76,7 @@ pub struct DirectoryArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a script: print the plan, and write it with --apply.
+    #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
     /// The interactive session (also: `ocsh` with no command). On a pipe, runs the input
     /// as one script.
@@ -83,6 +86,9 @@ pub enum Command {
         /// The scripts.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A folder of snippet modules for `import` (repeatable; also OCSH_LIB).
+        #[arg(long = "lib", value_name = "DIR")]
+        lib: Vec<PathBuf>,
     },
     /// Write the built-in demo forest as an LDIF file (to change it with --apply).
     Demo {
@@ -106,13 +112,25 @@ pub struct ScriptArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Write the output to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// A folder of snippet modules for `import` (repeatable; also OCSH_LIB, a path list).
+    #[arg(long = "lib", value_name = "DIR")]
+    pub lib: Vec<PathBuf>,
+    /// A file or folder that read_csv/read_lines may read (repeatable).
+    #[arg(long = "allow-read", value_name = "PATH")]
+    pub allow_read: Vec<PathBuf>,
 }
 
 /// `ocsh run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The script.
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
+    /// Show this help, and the script's own parameters when a script is named.
+    #[arg(long, short = 'h')]
+    pub help: bool,
     /// Parameters, directory and output format.
     #[command(flatten)]
     pub common: ScriptArgs,

@@ -42,6 +42,8 @@ pub struct Profile {
     pub connect_timeout: Option<u64>,
     /// The journal file for applied changes.
     pub journal: Option<PathBuf>,
+    /// Snippet folders for `import`.
+    pub lib: Option<Vec<PathBuf>>,
 }
 
 /// The config file: profiles and which one is the default.
@@ -68,6 +70,8 @@ pub struct Resolved {
     pub concurrency: Option<u64>,
     /// The journal path from the profile.
     pub journal: Option<PathBuf>,
+    /// Snippet folders from the profile.
+    pub lib: Vec<PathBuf>,
 }
 
 fn dirs() -> Option<directories::ProjectDirs> {
@@ -179,7 +183,26 @@ pub fn resolve(d: &DirectoryArgs) -> Result<Resolved, Error> {
         op_timeout,
         concurrency: profile.concurrency,
         journal: profile.journal,
+        lib: profile.lib.unwrap_or_default(),
     })
+}
+
+/// The snippet folders in order: `--lib` flags, the profile's, then `OCSH_LIB`. Each must
+/// be an existing folder.
+pub fn lib_folders(flags: &[PathBuf], profile: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut all: Vec<PathBuf> = flags.iter().chain(profile).cloned().collect();
+    if let Some(list) = std::env::var_os("OCSH_LIB") {
+        all.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
+    }
+    for dir in &all {
+        if !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "library folder {} does not exist (from --lib, the profile or OCSH_LIB)",
+                dir.display()
+            )));
+        }
+    }
+    Ok(all)
 }
 
 fn password(d: &DirectoryArgs, profile: &Profile, bind_dn: &str) -> Result<String, Error> {

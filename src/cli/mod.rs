@@ -12,12 +12,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
-use rhai::{Dynamic, Map};
+use rhai::Map;
 
 use crate::directory::demo;
 use crate::error::Error;
 use crate::plan::{Workspace, render};
-use crate::script::{Limits, Session};
+use crate::script::header::Header;
+use crate::script::{Sandbox, Session};
 
 use args::{Cli, Command, DirectoryArgs, Format, RunArgs};
 
@@ -57,7 +58,7 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
     match command {
         Command::Repl(args) => repl::repl(&args, out),
         Command::Run(args) => run(&args, out),
-        Command::Check { files } => check(&files, out),
+        Command::Check { files, lib } => check(&files, &lib, out),
         Command::Demo { file, force } => write_demo(&file, force, out),
     }
 }
@@ -70,17 +71,17 @@ fn read_script(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| io_err(path, e))
 }
 
-/// Reads `--param name=value` pairs; values stay strings.
-pub fn parse_params(pairs: &[String]) -> Result<Map, Error> {
-    let mut map = Map::new();
+/// Reads `--param name=value` pairs.
+pub fn param_pairs(pairs: &[String]) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
     for p in pairs {
         let (k, v) = p
             .split_once('=')
             .filter(|(k, _)| !k.trim().is_empty())
             .ok_or_else(|| Error::Usage(format!("--param {p:?} must be NAME=VALUE")))?;
-        map.insert(k.trim().into(), Dynamic::from(v.to_string()));
+        out.push((k.trim().to_string(), v.to_string()));
     }
-    Ok(map)
+    Ok(out)
 }
 
 fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, config::Resolved), Error> {
@@ -90,8 +91,25 @@ fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, config::Resolved), Er
 }
 
 fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let params = parse_params(&args.common.params)?;
-    let source = read_script(&args.file)?;
+    let Some(file) = &args.file else {
+        if args.help {
+            write_out(out, &run_help())?;
+            return Ok(crate::error::exit::OK);
+        }
+        return Err(Error::Usage(
+            "ocsh run needs a script: ocsh run SCRIPT [--param NAME=VALUE]...".into(),
+        ));
+    };
+    let source = read_script(file)?;
+    let name = file.display().to_string();
+    let header = Header::parse(&source).map_err(|e| Error::Usage(format!("{name}: header {e}")))?;
+    if args.help {
+        write_out(out, &format!("{}\n{}", header.help(&name), run_help()))?;
+        return Ok(crate::error::exit::OK);
+    }
+    let params = header
+        .params(&param_pairs(&args.common.params)?)
+        .map_err(|e| Error::Usage(format!("{name}: {e}")))?;
     let (ws, resolved) = open_workspace(&args.common.directory)?;
     if args.apply && !resolved.spec.is_persistent() {
         return Err(Error::Usage(
@@ -100,10 +118,12 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
                 .into(),
         ));
     }
-    let limits = Limits {
+    let sandbox = Sandbox {
         max_operations: args.max_operations,
         timeout: Some(Duration::from_secs(args.timeout)),
-        ..Limits::default()
+        lib: config::lib_folders(&args.common.lib, &resolved.lib)?,
+        allow_read: allowed_reads(&args.common.allow_read)?,
+        ..Sandbox::default()
     };
     let apply = args.apply.then(|| ApplySettings {
         yes: args.yes,
@@ -114,16 +134,47 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
             .clamp(1, 64) as usize,
         journal: args.journal.clone().or(resolved.journal.clone()),
     });
+    let mut file_out = match &args.common.output {
+        Some(path) => Some(std::fs::File::create(path).map_err(|e| io_err(path, e))?),
+        None => None,
+    };
+    let out: &mut dyn Write = match file_out.as_mut() {
+        Some(f) => f,
+        None => out,
+    };
     run_source(
         ws,
         params,
-        &limits,
-        &args.file.display().to_string(),
+        &sandbox,
+        &name,
         &source,
         args.common.format,
         apply.as_ref(),
         out,
     )
+}
+
+/// The `--allow-read` grants, each of which must exist.
+pub(crate) fn allowed_reads(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<std::path::PathBuf>, Error> {
+    for p in paths {
+        if !p.exists() {
+            return Err(Error::Usage(format!(
+                "--allow-read {}: no such file or folder",
+                p.display()
+            )));
+        }
+    }
+    Ok(paths.to_vec())
+}
+
+fn run_help() -> String {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.find_subcommand_mut("run")
+        .map(|c| c.render_long_help().to_string())
+        .unwrap_or_default()
 }
 
 /// How `--apply` (or the REPL's `:apply`) writes.
@@ -148,7 +199,7 @@ fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
 pub fn run_source(
     ws: Workspace,
     params: Map,
-    limits: &Limits,
+    limits: &Sandbox,
     name: &str,
     source: &str,
     format: Format,
@@ -156,10 +207,10 @@ pub fn run_source(
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
     // print() output goes to stdout as the script runs, or to stderr when stdout must
-    // hold one JSON document.
+    // hold one JSON or CSV document.
     let printed: Box<dyn Write> = match format {
         Format::Table => Box::new(std::io::stdout()),
-        Format::Json => Box::new(std::io::stderr()),
+        Format::Json | Format::Csv => Box::new(std::io::stderr()),
     };
     let mut session = Session::new(ws, params, limits, printed);
     let result = session.run(name, source);
@@ -171,6 +222,9 @@ pub fn run_source(
     if format == Format::Table && !records.is_empty() {
         write_out(out, &output::records_table(&records))?;
     }
+    if format == Format::Csv {
+        write_out(out, &output::records_csv(&records)?)?;
+    }
     if let Err(e) = result {
         if format == Format::Json {
             let doc = serde_json::json!({ "directory": directory, "records": output::records_json(&records), "error": e.to_string() });
@@ -180,11 +234,16 @@ pub fn run_source(
     }
     let plan_json = render::plan_json(ws.plan());
     let planned = !ws.plan().is_empty();
-    if format == Format::Table {
-        if !records.is_empty() {
-            write_out(out, "\n")?;
+    match format {
+        Format::Table => {
+            if !records.is_empty() {
+                write_out(out, "\n")?;
+            }
+            write_out(out, &render::plan_text(ws.plan(), &directory))?;
         }
-        write_out(out, &render::plan_text(ws.plan(), &directory))?;
+        // The CSV document holds the records only; the plan goes beside it.
+        Format::Csv if planned => eprint!("{}", render::plan_text(ws.plan(), &directory)),
+        _ => {}
     }
     let mut report_json = serde_json::Value::Null;
     let mut code = crate::error::exit::OK;
@@ -286,19 +345,36 @@ fn confirm(question: &str) -> Result<bool, Error> {
     ))
 }
 
-fn check(files: &[std::path::PathBuf], out: &mut dyn Write) -> Result<u8, Error> {
-    let engine_session = Session::new(
+fn check(
+    files: &[std::path::PathBuf],
+    lib: &[std::path::PathBuf],
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
+    let sandbox = Sandbox {
+        lib: config::lib_folders(lib, &[])?,
+        ..Sandbox::default()
+    };
+    let session = Session::new(
         Workspace::offline()?,
         Map::new(),
-        &Limits::default(),
+        &sandbox,
         Box::new(std::io::sink()),
     );
     let mut failed = None;
     for f in files {
+        let name = f.display().to_string();
         let source = read_script(f)?;
-        match engine_session.compile(&f.display().to_string(), &source) {
-            Ok(_) => writeln!(out, "ok: {}", f.display())
-                .map_err(|e| Error::Io(format!("stdout: {e}")))?,
+        let result = Header::parse(&source)
+            .map_err(|e| crate::script::ScriptError {
+                kind: crate::script::ScriptErrorKind::Script,
+                file: name.clone(),
+                line: None,
+                column: None,
+                message: format!("header {e}"),
+            })
+            .and_then(|_| session.check(&name, &source));
+        match result {
+            Ok(()) => write_out(out, &format!("ok: {name}\n"))?,
             Err(e) => {
                 eprintln!("ocsh: {e}");
                 failed.get_or_insert(e);

@@ -10,9 +10,7 @@ use crate::script::values::{map_to_json, to_text};
 /// without this `user` would often come last.
 const LEADING: [&str; 5] = ["user", "sam", "name", "dn", "pool"];
 
-/// The records as a table whose columns are every key seen: identity keys first, the
-/// rest in key order.
-pub fn records_table(records: &[Map]) -> String {
+fn columns(records: &[Map]) -> Vec<String> {
     let mut columns: Vec<String> = Vec::new();
     for r in records {
         for k in r.keys() {
@@ -27,6 +25,35 @@ pub fn records_table(records: &[Map]) -> String {
             c.clone(),
         )
     });
+    columns
+}
+
+/// The records as CSV with a header row (same columns as the table).
+pub fn records_csv(records: &[Map]) -> Result<String, crate::error::Error> {
+    let columns = columns(records);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| crate::error::Error::Io(format!("csv: {e}"));
+    if !records.is_empty() {
+        w.write_record(&columns).map_err(fail)?;
+    }
+    for r in records {
+        w.write_record(
+            columns
+                .iter()
+                .map(|c| r.get(c.as_str()).map(to_text).unwrap_or_default()),
+        )
+        .map_err(fail)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| crate::error::Error::Io(format!("csv: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The records as a table whose columns are every key seen: identity keys first, the
+/// rest in key order.
+pub fn records_table(records: &[Map]) -> String {
+    let columns = columns(records);
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled);

@@ -17,12 +17,12 @@ use rustyline::{Context, Editor, Helper};
 
 use crate::error::Error;
 use crate::plan::render;
-use crate::script::{Limits, ScriptError, Session};
+use crate::script::{Sandbox, ScriptError, Session};
 
 use super::args::ReplArgs;
 use super::complete::{Catalog, Known, complete};
 use super::{
-    ApplySettings, apply_plan, open_workspace, parse_params, read_script, run_source, show,
+    ApplySettings, apply_plan, open_workspace, param_pairs, read_script, run_source, show,
 };
 
 const API: &str = include_str!("../../docs/api.md");
@@ -142,11 +142,15 @@ fn help(topic: Option<&str>) -> String {
 
 /// Runs the REPL (or, on a pipe, the piped input as one script).
 pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let params = parse_params(&args.common.params)?;
+    let params = crate::script::header::Header::default()
+        .params(&param_pairs(&args.common.params)?)
+        .map_err(Error::Usage)?;
     let (ws, resolved) = open_workspace(&args.common.directory)?;
-    let limits = Limits {
+    let limits = Sandbox {
         timeout: Some(Duration::from_secs(args.timeout)),
-        ..Limits::default()
+        lib: super::config::lib_folders(&args.common.lib, &resolved.lib)?,
+        allow_read: super::allowed_reads(&args.common.allow_read)?,
+        ..Sandbox::default()
     };
     if !std::io::stdin().is_terminal() {
         let mut source = String::new();

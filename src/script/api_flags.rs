@@ -68,4 +68,16 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("to_string", |f: &mut Flags| f.to_string());
     engine.register_fn("to_debug", |f: &mut Flags| format!("flags({f})"));
     engine.register_fn("to_int", |f: &mut Flags| i64::from(f.value()));
+    engine.register_fn("flag_info", || -> Array {
+        Flag::ALL
+            .iter()
+            .map(|f| {
+                let mut m = rhai::Map::new();
+                m.insert("name".into(), f.name().into());
+                m.insert("bit".into(), Dynamic::from(i64::from(f.bit())));
+                m.insert("meaning".into(), f.meaning().into());
+                Dynamic::from_map(m)
+            })
+            .collect()
+    });
 }

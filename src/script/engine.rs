@@ -9,23 +9,29 @@ use std::time::{Duration, Instant};
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Dynamic, Engine};
 
-/// Resource limits of a script run.
+/// What a script may use: resource limits, and the folders it was granted.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub struct Sandbox {
     /// Rhai operations before the script is stopped.
     pub max_operations: u64,
     /// Wall-clock time before the script is stopped (directory waits included).
     pub timeout: Option<Duration>,
     /// Set from outside (Ctrl-C) to stop the running script.
     pub interrupt: Arc<AtomicBool>,
+    /// Snippet folders `import` may load from, after the stdlib (`--lib`).
+    pub lib: Vec<std::path::PathBuf>,
+    /// Files and folders `read_csv`/`read_lines` may read (`--allow-read`).
+    pub allow_read: Vec<std::path::PathBuf>,
 }
 
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
+impl Default for Sandbox {
+    fn default() -> Sandbox {
+        Sandbox {
             max_operations: 200_000_000,
             timeout: None,
             interrupt: Arc::new(AtomicBool::new(false)),
+            lib: Vec::new(),
+            allow_read: Vec::new(),
         }
     }
 }
@@ -45,9 +51,10 @@ const MAX_MAP: usize = 10_000;
 pub type RunClock = Rc<Cell<Instant>>;
 
 /// Builds the engine: `new_raw` plus the standard package (language core, strings,
-/// arrays, maps, maths, time); no module resolver (imports come from ocsh's own resolver
-/// only), `eval` disabled, limits set, wall clock and interrupt checked on progress.
-pub fn build(limits: &Limits) -> (Engine, RunClock) {
+/// arrays, maps, maths, time); imports only through ocsh's jailed resolver (stdlib, then
+/// the granted folders), `eval` disabled, limits set, wall clock and interrupt checked on
+/// progress.
+pub fn build(limits: &Sandbox) -> (Engine, RunClock) {
     let mut engine = Engine::new_raw();
     engine.register_global_module(StandardPackage::new().as_shared_module());
     engine.disable_symbol("eval");
@@ -60,6 +67,7 @@ pub fn build(limits: &Limits) -> (Engine, RunClock) {
     engine.set_max_variables(10_000);
     engine.set_max_functions(2_000);
     engine.set_max_modules(100);
+    engine.set_module_resolver(super::modules::Resolver::new(limits.lib.clone()));
 
     let clock: RunClock = Rc::new(Cell::new(Instant::now()));
     let started = clock.clone();

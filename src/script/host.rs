@@ -19,6 +19,8 @@ pub struct Host {
     pub records: RefCell<Vec<Map>>,
     /// Where `print` and `debug` write.
     pub out: RefCell<Box<dyn Write>>,
+    /// Canonical paths `read_csv`/`read_lines` may read (`--allow-read`).
+    pub allow_read: Vec<std::path::PathBuf>,
 }
 
 /// A handle on the host, cloned into every script object.

@@ -1,13 +1,16 @@
 //! The Rhai layer: a sandboxed engine with the user, flags and pool objects. It only
 //! translates between Rhai values and the plan layer's workspace.
 
+pub mod api_files;
 pub mod api_flags;
 pub mod api_global;
 pub mod api_pool;
 pub mod api_user;
 pub mod engine;
 pub mod error;
+pub mod header;
 pub mod host;
+pub mod modules;
 pub mod values;
 
 use std::cell::RefCell;
@@ -18,7 +21,7 @@ use rhai::{AST, Dynamic, Engine, Map, Scope};
 
 use crate::plan::Workspace;
 
-pub use engine::Limits;
+pub use engine::Sandbox;
 pub use error::{ScriptError, ScriptErrorKind};
 pub use host::{Host, HostRef};
 
@@ -37,17 +40,23 @@ pub struct Session {
 impl Session {
     /// A session on `ws`, with `params` as the `params` constant and `out` receiving
     /// `print` and `debug` output.
-    pub fn new(ws: Workspace, params: Map, limits: &Limits, out: Box<dyn Write>) -> Session {
+    pub fn new(ws: Workspace, params: Map, limits: &Sandbox, out: Box<dyn Write>) -> Session {
         let (mut engine, clock) = engine::build(limits);
         let host: HostRef = Rc::new(Host {
             ws: RefCell::new(ws),
             records: RefCell::new(Vec::new()),
             out: RefCell::new(out),
+            allow_read: limits
+                .allow_read
+                .iter()
+                .filter_map(|p| p.canonicalize().ok())
+                .collect(),
         });
         api_flags::register(&mut engine);
         api_pool::register(&mut engine);
         api_user::register(&mut engine);
         api_global::register(&mut engine, &host);
+        api_files::register(&mut engine, &host);
         engine.register_type_with_name::<error::Refusal>("Refusal");
         engine.register_fn("to_string", |r: &mut error::Refusal| r.0.clone());
         engine.register_fn("to_debug", |r: &mut error::Refusal| {
@@ -107,6 +116,16 @@ impl Session {
             })?;
         ast.set_source(name);
         Ok(ast)
+    }
+
+    /// Compiles `source` and resolves its imports (stdlib and library folders) without
+    /// running it: what `ocsh check` does.
+    pub fn check(&self, name: &str, source: &str) -> Result<(), ScriptError> {
+        self.compile(name, source)?;
+        self.engine
+            .compile_into_self_contained(&self.scope, source)
+            .map(|_| ())
+            .map_err(|e| ScriptError::from_rhai(name, &e))
     }
 
     /// Compiles and runs `source`; the variables and functions it defines stay in the
