@@ -8,15 +8,35 @@ use std::collections::BTreeMap;
 use ocsh::directory::ldif;
 use util::{DemoCopy, ocsh};
 
-/// Every ready script, run against the built-in demo: plan and records, as tables and JSON.
+/// The arguments of a script's first `@example` header line.
+fn example_args(path: &std::path::Path) -> Vec<String> {
+    let source = std::fs::read_to_string(path).unwrap();
+    let header = ocsh::script::header::Header::parse(&source).unwrap();
+    assert!(
+        !header.examples.is_empty(),
+        "{} has no @example line",
+        path.display()
+    );
+    header.examples[0]
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every ready script, run with its header's example against the built-in demo: plan and
+/// records, as tables and JSON.
 #[test]
 fn scripts_against_the_demo_forest() {
     insta::glob!("../scripts", "*.rhai", |path| {
         let rel = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
-        let table = ocsh(&["run", &rel]);
+        let extra = example_args(path);
+        let mut args: Vec<&str> = vec!["run", &rel];
+        args.extend(extra.iter().map(String::as_str));
+        let table = ocsh(&args);
         assert_eq!(table.code, 0, "{}", table.transcript());
         insta::assert_snapshot!("table", table.transcript());
-        let json = ocsh(&["run", &rel, "--format", "json"]);
+        args.extend(["--format", "json"]);
+        let json = ocsh(&args);
         assert_eq!(json.code, 0, "{}", json.transcript());
         let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
         insta::assert_json_snapshot!("json", doc);
@@ -556,6 +576,194 @@ fn repl_on_a_pipe_runs_the_input_as_a_script() {
             .contains("<stdin>:1:1: OptionFlags 2 sets reserved"),
         "{}",
         out.stderr
+    );
+}
+
+/// A shared snippet folder works from --lib (and OCSH_LIB) in run, check and the REPL;
+/// imports stay inside the stdlib and the granted folders.
+#[test]
+fn snippet_libraries() {
+    let demo = DemoCopy::new();
+    let lib = demo.dir.path().join("teamlib");
+    std::fs::create_dir_all(lib.join("team")).unwrap();
+    std::fs::write(lib.join("team/naming.rhai"), "import \"ocs/flags\" as presets;\nfn shout(s) { s.to_upper() }\nfn voice_value() { presets::voice().value }\n").unwrap();
+    std::fs::write(
+        lib.join("team/a.rhai"),
+        "import \"team/b\" as b;\nfn f() { 1 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        lib.join("team/b.rhai"),
+        "import \"team/a\" as a;\nfn g() { 2 }\n",
+    )
+    .unwrap();
+    let script = demo.script("uses-lib.rhai", "import \"team/naming\" as naming;\nprint(naming::shout(user(\"jdoe\").sam));\nprint(naming::voice_value());\n");
+    let lib_arg = lib.to_str().unwrap();
+
+    let out = demo.ocsh(&["run", &script, "--lib", lib_arg]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stdout.starts_with("JDOE\n384\n"), "{}", out.stdout);
+    let out = demo.ocsh(&["check", &script, "--lib", lib_arg]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let out = util::ocsh_piped(
+        &["repl", "--lib", lib_arg],
+        "import \"team/naming\" as n;\nprint(n::shout(\"ok\"));\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stdout.starts_with("OK\n"), "{}", out.stdout);
+    let out = util::ocsh_piped_env(
+        &["repl"],
+        "import \"team/naming\" as n;\nprint(n::shout(\"env\"));\n",
+        &[("OCSH_LIB", lib_arg)],
+    );
+    assert!(out.stdout.starts_with("ENV\n"), "{}", out.transcript());
+
+    // Without the folder the module is not found, and the message says where it looked.
+    let out = demo.ocsh(&["check", &script]);
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(
+        out.stderr
+            .contains("module \"team/naming\" not found in the stdlib (no --lib folder given)"),
+        "{}",
+        out.stderr
+    );
+    // A cycle names the chain.
+    let cyc = demo.script("cycle.rhai", "import \"team/a\" as a;\n");
+    let out = demo.ocsh(&["run", &cyc, "--lib", lib_arg]);
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(
+        out.stderr
+            .contains("import cycle (import chain: team/a → team/b → team/a)"),
+        "{}",
+        out.stderr
+    );
+    // Jail: absolute paths and `..` are refused before anything is read.
+    for bad in ["/etc/passwd", "../teamlib/team/naming", "team/../../x"] {
+        let s = demo.script("jail.rhai", &format!("import {bad:?} as x;\n"));
+        let out = demo.ocsh(&["run", &s, "--lib", lib_arg]);
+        assert_eq!(out.code, 3, "{bad}: {}", out.transcript());
+        assert!(
+            out.stderr.contains(&format!("import \"{bad}\" is refused")),
+            "{bad}: {}",
+            out.stderr
+        );
+    }
+    let out = demo.ocsh(&["run", &script, "--lib", "no-such-dir"]);
+    assert_eq!(out.code, 2, "{}", out.transcript());
+    assert!(
+        out.stderr
+            .contains("library folder no-such-dir does not exist"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Files are read only where --allow-read grants it; the refusal names the flag.
+#[test]
+fn file_reads_need_a_grant() {
+    let demo = DemoCopy::new();
+    let s = demo.script("shadow.rhai", "read_csv(\"/etc/shadow\");\n");
+    let out = demo.ocsh(&["run", &s]);
+    assert_eq!(out.code, 4, "{}", out.transcript());
+    assert!(
+        out.stderr
+            .contains("reading /etc/shadow is not allowed: grant it with --allow-read /etc/shadow"),
+        "{}",
+        out.stderr
+    );
+    let list = demo.dir.path().join("ids.txt");
+    std::fs::write(&list, "# ids\njdoe\n\nalex.kim\n").unwrap();
+    let s = demo.script(
+        "lines.rhai",
+        &format!("print(read_lines({:?}));\n", list.to_str().unwrap()),
+    );
+    let out = demo.ocsh(&["run", &s]);
+    assert_eq!(out.code, 4, "{}", out.transcript());
+    assert!(out.stderr.contains("--allow-read"), "{}", out.stderr);
+    let out = demo.ocsh(&["run", &s, "--allow-read", list.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stdout.starts_with("[\"jdoe\", \"alex.kim\"]"),
+        "{}",
+        out.stdout
+    );
+    let out = demo.ocsh(&["run", &s, "--allow-read", "nowhere"]);
+    assert_eq!(out.code, 2, "{}", out.transcript());
+}
+
+/// Declared parameters are checked before anything runs, and `run SCRIPT --help` shows them.
+#[test]
+fn script_parameters() {
+    let out = ocsh(&["run", "scripts/disable-leavers.rhai"]);
+    assert_eq!(out.code, 2, "{}", out.transcript());
+    assert!(
+        out.stderr
+            .contains("missing required parameter: --param file=..."),
+        "{}",
+        out.stderr
+    );
+    let out = ocsh(&["run", "scripts/explain-flags.rhai", "--param", "value=lots"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("parameter value must be an integer, not \"lots\""),
+        "{}",
+        out.stderr
+    );
+    let out = ocsh(&["run", "scripts/move-users.rhai", "--param", "form=pool01"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("the script has no parameter \"form\"; it takes: from, to, ou"),
+        "{}",
+        out.stderr
+    );
+    let out = ocsh(&["run", "scripts/bulk-enable-csv.rhai", "--help"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stdout.contains("Bulk-enable users from a CSV file"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("  file [required]\n      the CSV file (grant it with --allow-read)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("--allow-read <PATH>"), "{}", out.stdout);
+}
+
+/// --format csv puts the records on stdout as CSV; --output writes them to a file.
+#[test]
+fn csv_output() {
+    let demo = DemoCopy::new();
+    let out = ocsh(&[
+        "run",
+        "scripts/report-duplicate-sip.rhai",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert_eq!(
+        out.stdout,
+        "user,holders,sip\nalex.kim,2,sip:alex.kim@example.com\nalexandra.kim,2,sip:alex.kim@example.com\n"
+    );
+    let file = demo.dir.path().join("dups.csv");
+    let script = util::root().join("scripts/report-duplicate-sip.rhai");
+    let out = demo.ocsh(&[
+        "run",
+        script.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .starts_with("user,holders,sip\n")
     );
 }
 

@@ -360,7 +360,8 @@ fn check(
         &sandbox,
         Box::new(std::io::sink()),
     );
-    let mut failed = None;
+    let mut failed: Option<crate::script::ScriptError> = None;
+    let mut count = 0usize;
     for f in files {
         let name = f.display().to_string();
         let source = read_script(f)?;
@@ -376,16 +377,23 @@ fn check(
         match result {
             Ok(()) => write_out(out, &format!("ok: {name}\n"))?,
             Err(e) => {
-                eprintln!("ocsh: {e}");
-                failed.get_or_insert(e);
+                count += 1;
+                if failed.is_some() {
+                    eprintln!("ocsh: {e}");
+                }
+                if let Some(first) = failed.replace(e) {
+                    eprintln!("ocsh: {first}");
+                }
             }
         }
     }
     match failed {
-        Some(e) => Err(Error::Script(crate::script::ScriptError {
-            message: format!("{} (and any errors above)", e.message),
+        // The last failure is the command's error; any earlier ones were printed above.
+        Some(e) if count > 1 => Err(Error::Script(crate::script::ScriptError {
+            message: format!("{} ({count} of {} scripts failed)", e.message, files.len()),
             ..e
         })),
+        Some(e) => Err(Error::Script(e)),
         None => Ok(crate::error::exit::OK),
     }
 }

@@ -110,4 +110,7 @@ pub fn register(engine: &mut Engine, host: &HostRef) {
     });
     let h = host.clone();
     engine.register_fn("discard", move || h.ws.borrow_mut().discard());
+    engine.register_fn("ldap_escape", |value: ImmutableString| {
+        crate::directory::filter::escape_value(&value)
+    });
 }

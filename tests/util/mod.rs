@@ -47,8 +47,14 @@ pub fn ocsh_in(cwd: &Path, args: &[&str]) -> Output {
 
 /// Runs `ocsh ARGS` with `input` piped to its stdin.
 pub fn ocsh_piped(args: &[&str], input: &str) -> Output {
+    ocsh_piped_env(args, input, &[])
+}
+
+/// Runs `ocsh ARGS` with `input` piped to its stdin and extra environment variables.
+pub fn ocsh_piped_env(args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocsh"));
+    cmd.envs(env.iter().copied());
     cmd.args(args)
         .current_dir(root())
         .stdin(Stdio::piped())
