@@ -767,6 +767,33 @@ fn csv_output() {
     );
 }
 
+/// docs/api.md is what `ocsh docs` generates from the engine: a stale file fails here.
+#[test]
+fn the_api_reference_is_current() {
+    let out = ocsh(&["docs"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let checked_in = std::fs::read_to_string(util::root().join("docs/api.md")).unwrap();
+    assert!(
+        checked_in == out.stdout,
+        "docs/api.md is stale: regenerate it with `cargo run -- docs > docs/api.md`"
+    );
+    for want in [
+        "| `user(value: string)` |",
+        "| `enable(value: string, value: any)` |",
+        "## Flags",
+        "| `enhanced_presence` |",
+    ] {
+        assert!(out.stdout.contains(want), "missing {want}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = ocsh(&["docs", "--definitions", dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let defs = std::fs::read_to_string(dir.path().join("ocsh.d.rhai")).unwrap();
+    assert!(defs.starts_with("module static;"), "{defs}");
+    assert!(defs.contains("/// Temporarily disables the user"), "{defs}");
+    assert!(defs.contains("fn get sip(this: User) -> any;"), "{defs}");
+}
+
 #[test]
 fn check_compiles_without_a_directory() {
     let out = ocsh(&[

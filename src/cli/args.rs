@@ -90,6 +90,12 @@ pub enum Command {
         #[arg(long = "lib", value_name = "DIR")]
         lib: Vec<PathBuf>,
     },
+    /// Print the script API reference, generated from the engine (docs/api.md).
+    Docs {
+        /// Also write a Rhai definition file (ocsh.d.rhai) for editor completion here.
+        #[arg(long, value_name = "DIR")]
+        definitions: Option<PathBuf>,
+    },
     /// Write the built-in demo forest as an LDIF file (to change it with --apply).
     Demo {
         /// The file to write; it must not exist yet unless --force.

@@ -59,6 +59,7 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
         Command::Repl(args) => repl::repl(&args, out),
         Command::Run(args) => run(&args, out),
         Command::Check { files, lib } => check(&files, &lib, out),
+        Command::Docs { definitions } => docs(definitions.as_deref(), out),
         Command::Demo { file, force } => write_demo(&file, force, out),
     }
 }
@@ -396,6 +397,24 @@ fn check(
         Some(e) => Err(Error::Script(e)),
         None => Ok(crate::error::exit::OK),
     }
+}
+
+fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<u8, Error> {
+    let session = Session::new(
+        Workspace::offline()?,
+        Map::new(),
+        &Sandbox::default(),
+        Box::new(std::io::sink()),
+    );
+    if let Some(dir) = definitions {
+        let path = crate::script::docs::write_definitions(&session, dir).map_err(Error::Io)?;
+        eprintln!("wrote {}", path.display());
+    }
+    write_out(
+        out,
+        &crate::script::docs::api_markdown(&session).map_err(Error::Io)?,
+    )?;
+    Ok(crate::error::exit::OK)
 }
 
 fn write_demo(file: &Path, force: bool, out: &mut dyn Write) -> Result<u8, Error> {

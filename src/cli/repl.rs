@@ -109,7 +109,7 @@ fn help(topic: Option<&str>) -> String {
         None | Some("") => "Type Rhai statements; an unfinished one continues on the next line.\n\
              Objects: user(\"jdoe\"), users(\"(filter)\"), users_in(ou, filter), pool(\"pool01\"), pools(), flags(385).\n\
              Changes are staged, never written until :apply.\n\n\
-             :help [user|flags|pool|lookups|output|sandbox]  this help, or a topic of the API reference\n\
+             :help [functions|user|pool|flags|sandbox]  this help, or a part of the API reference\n\
              :plan             show the staged changes\n\
              :apply            write them (asks first)\n\
              :discard          forget them\n\
@@ -132,7 +132,7 @@ fn help(topic: Option<&str>) -> String {
                 }
             }
             if out.is_empty() {
-                format!("no help topic {t:?}; topics: user, flags, pool, lookups, output, sandbox\n")
+                format!("no help topic {t:?}; topics: functions, user, pool, flags, userquery, sandbox\n")
             } else {
                 out
             }

@@ -89,25 +89,35 @@ pub fn parse_csv(path: &str, text: &str) -> Result<Vec<Map>, String> {
 /// Registers `read_csv` and `read_lines`.
 pub fn register(engine: &mut Engine, host: &HostRef) {
     let h = host.clone();
-    engine.register_fn("read_csv", move |path: ImmutableString| -> Res<Array> {
-        let text = read(&h, &path)?;
-        Ok(parse_csv(&path, &text)
-            .map_err(refuse)?
-            .into_iter()
-            .map(Dynamic::from_map)
-            .collect())
-    });
+    crate::doc_fn!(
+        engine,
+        "read_csv",
+        "Reads a CSV file with a header row into an array of maps; only paths granted with --allow-read.",
+        move |path: ImmutableString| -> Res<Array> {
+            let text = read(&h, &path)?;
+            Ok(parse_csv(&path, &text)
+                .map_err(refuse)?
+                .into_iter()
+                .map(Dynamic::from_map)
+                .collect())
+        }
+    );
     let h = host.clone();
-    engine.register_fn("read_lines", move |path: ImmutableString| -> Res<Array> {
-        let text = read(&h, &path)?;
-        // Blank lines and `#` comments are skipped: lists of leavers are hand-kept files.
-        Ok(text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(|l| Dynamic::from(l.to_string()))
-            .collect())
-    });
+    crate::doc_fn!(
+        engine,
+        "read_lines",
+        "Reads the non-blank, non-# lines of a text file; only paths granted with --allow-read.",
+        move |path: ImmutableString| -> Res<Array> {
+            let text = read(&h, &path)?;
+            // Blank lines and `#` comments are skipped: lists of leavers are hand-kept files.
+            Ok(text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| Dynamic::from(l.to_string()))
+                .collect())
+        }
+    );
 }
 
 #[cfg(test)]

@@ -42,20 +42,36 @@ fn from_dynamic(v: Dynamic) -> Res<Flags> {
 /// Registers `flags(...)`, the Flags type, its bit properties and operators.
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Flags>("Flags");
-    engine.register_fn("flags", from_dynamic);
-    engine.register_fn("flags", Flags::default);
-    engine.register_get("value", |f: &mut Flags| i64::from(f.value()));
-    engine.register_fn("names", |f: &mut Flags| -> Array {
-        f.names().into_iter().map(Dynamic::from).collect()
+    crate::doc_fn!(
+        engine,
+        "flags",
+        "Flags from a number, a flag name or an array of names; reserved bits are refused.",
+        from_dynamic
+    );
+    crate::doc_fn!(engine, "flags", "Empty flags (0).", Flags::default);
+    crate::doc_get!(engine, "value", "The integer value.", |f: &mut Flags| {
+        i64::from(f.value())
     });
-    engine.register_fn("has", |f: &mut Flags, name: ImmutableString| -> Res<bool> {
-        Ok(f.has(Flag::from_name(&name).map_err(rule)?))
-    });
+    crate::doc_fn!(
+        engine,
+        "names",
+        "The names of the set bits.",
+        |f: &mut Flags| -> Array { f.names().into_iter().map(Dynamic::from).collect() }
+    );
+    crate::doc_fn!(
+        engine,
+        "has",
+        "True when the named flag is set.",
+        |f: &mut Flags, name: ImmutableString| -> Res<bool> {
+            Ok(f.has(Flag::from_name(&name).map_err(rule)?))
+        }
+    );
     for flag in Flag::ALL {
-        engine.register_get(flag.name(), move |f: &mut Flags| f.has(flag));
-        engine.register_set(flag.name(), move |f: &mut Flags, on: bool| {
-            f.set(flag, on).map_err(rule)
-        });
+        let doc = format!("Bit {}: {}.", flag.bit(), flag.meaning());
+        crate::doc_get!(engine, flag.name(), &doc, move |f: &mut Flags| f.has(flag));
+        crate::doc_set!(engine, flag.name(), &doc, move |f: &mut Flags, on: bool| f
+            .set(flag, on)
+            .map_err(rule));
     }
     engine.register_fn("|", |a: Flags, b: Flags| a.union(b));
     engine.register_fn("|", |a: Flags, b: i64| -> Res<Flags> {
@@ -67,17 +83,24 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("!=", |a: Flags, b: i64| i64::from(a.value()) != b);
     engine.register_fn("to_string", |f: &mut Flags| f.to_string());
     engine.register_fn("to_debug", |f: &mut Flags| format!("flags({f})"));
-    engine.register_fn("to_int", |f: &mut Flags| i64::from(f.value()));
-    engine.register_fn("flag_info", || -> Array {
-        Flag::ALL
-            .iter()
-            .map(|f| {
-                let mut m = rhai::Map::new();
-                m.insert("name".into(), f.name().into());
-                m.insert("bit".into(), Dynamic::from(i64::from(f.bit())));
-                m.insert("meaning".into(), f.meaning().into());
-                Dynamic::from_map(m)
-            })
-            .collect()
+    crate::doc_fn!(engine, "to_int", "The integer value.", |f: &mut Flags| {
+        i64::from(f.value())
     });
+    crate::doc_fn!(
+        engine,
+        "flag_info",
+        "Every documented OptionFlags bit as #{ name, bit, meaning }.",
+        || -> Array {
+            Flag::ALL
+                .iter()
+                .map(|f| {
+                    let mut m = rhai::Map::new();
+                    m.insert("name".into(), f.name().into());
+                    m.insert("bit".into(), Dynamic::from(i64::from(f.bit())));
+                    m.insert("meaning".into(), f.meaning().into());
+                    Dynamic::from_map(m)
+                })
+                .collect()
+        }
+    );
 }

@@ -205,79 +205,185 @@ fn derivation(how: &str, domain: Option<&str>) -> Res<SipDerivation> {
 /// Registers the user type and its query.
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<UserObj>("User");
-    engine.register_get("dn", |u: &mut UserObj| u.read.dn.clone());
-    engine.register_get("sam", |u: &mut UserObj| u.text("sAMAccountName"));
-    engine.register_get("upn", |u: &mut UserObj| u.text("userPrincipalName"));
-    engine.register_get("mail", |u: &mut UserObj| u.text("mail"));
-    engine.register_get("display_name", |u: &mut UserObj| u.text("displayName"));
-    engine.register_get("given_name", |u: &mut UserObj| u.text("givenName"));
-    engine.register_get("surname", |u: &mut UserObj| u.text("sn"));
-    engine.register_get("line", |u: &mut UserObj| u.text(Attr::Line.name()));
-    engine.register_get("sip", |u: &mut UserObj| {
-        u.text(Attr::PrimaryUserAddress.name())
-    });
-    engine.register_get("home_server", |u: &mut UserObj| {
-        u.text(Attr::PrimaryHomeServer.name())
-    });
-    engine.register_get("enabled", |u: &mut UserObj| {
-        u.now().enabled().map_or(Dynamic::UNIT, Dynamic::from)
-    });
-    engine.register_get("federation", |u: &mut UserObj| u.now().federation());
-    engine.register_get("remote_access", |u: &mut UserObj| u.now().remote_access());
-    engine.register_get("flags", |u: &mut UserObj| {
-        u.now().flags().unwrap_or_default()
-    });
-    engine.register_get("home_pool", |u: &mut UserObj| {
-        let now = u.now();
-        let ws = u.host.ws.borrow();
-        now.home_server().map_or(Dynamic::UNIT, |h| {
-            Dynamic::from(crate::ocs::pool::describe_home_server(h, ws.pools()))
-        })
-    });
-    engine.register_get("pool", |u: &mut UserObj| {
-        let now = u.now();
-        let ws = u.host.ws.borrow();
-        now.pool(ws.pools()).map_or(Dynamic::UNIT, |p| {
-            Dynamic::from(PoolObj {
-                pool: p.clone(),
-                host: u.host.clone(),
+    crate::doc_get!(
+        engine,
+        "dn",
+        "The user's distinguished name.",
+        |u: &mut UserObj| u.read.dn.clone()
+    );
+    crate::doc_get!(
+        engine,
+        "sam",
+        "sAMAccountName, or () when absent.",
+        |u: &mut UserObj| u.text("sAMAccountName")
+    );
+    crate::doc_get!(
+        engine,
+        "upn",
+        "userPrincipalName, or ().",
+        |u: &mut UserObj| u.text("userPrincipalName")
+    );
+    crate::doc_get!(engine, "mail", "mail, or ().", |u: &mut UserObj| u
+        .text("mail"));
+    crate::doc_get!(
+        engine,
+        "display_name",
+        "displayName, or ().",
+        |u: &mut UserObj| u.text("displayName")
+    );
+    crate::doc_get!(
+        engine,
+        "given_name",
+        "givenName, or ().",
+        |u: &mut UserObj| u.text("givenName")
+    );
+    crate::doc_get!(
+        engine,
+        "surname",
+        "sn (surname), or ().",
+        |u: &mut UserObj| u.text("sn")
+    );
+    crate::doc_get!(
+        engine,
+        "line",
+        "msRTCSIP-Line (tel:+E164), or ().",
+        |u: &mut UserObj| u.text(Attr::Line.name())
+    );
+    crate::doc_get!(
+        engine,
+        "sip",
+        "msRTCSIP-PrimaryUserAddress, or () when the user has none.",
+        |u: &mut UserObj| { u.text(Attr::PrimaryUserAddress.name()) }
+    );
+    crate::doc_get!(
+        engine,
+        "home_server",
+        "msRTCSIP-PrimaryHomeServer (a DN), or ().",
+        |u: &mut UserObj| { u.text(Attr::PrimaryHomeServer.name()) }
+    );
+    crate::doc_get!(
+        engine,
+        "enabled",
+        "msRTCSIP-UserEnabled: true, false (temporarily disabled), or () when never enabled.",
+        |u: &mut UserObj| { u.now().enabled().map_or(Dynamic::UNIT, Dynamic::from) }
+    );
+    crate::doc_get!(
+        engine,
+        "federation",
+        "msRTCSIP-FederationEnabled (false when absent).",
+        |u: &mut UserObj| u.now().federation()
+    );
+    crate::doc_get!(
+        engine,
+        "remote_access",
+        "msRTCSIP-InternetAccessEnabled (false when absent).",
+        |u: &mut UserObj| u.now().remote_access()
+    );
+    crate::doc_get!(
+        engine,
+        "flags",
+        "msRTCSIP-OptionFlags as Flags (0 when absent); `u.flags.public_im = true` writes back.",
+        |u: &mut UserObj| { u.now().flags().unwrap_or_default() }
+    );
+    crate::doc_get!(
+        engine,
+        "home_pool",
+        "The home pool's name, or what is wrong with the home server (`pool00 (no such pool)`, `x.example.com (FQDN, not a DN)`); () when absent.",
+        |u: &mut UserObj| {
+            let now = u.now();
+            let ws = u.host.ws.borrow();
+            now.home_server().map_or(Dynamic::UNIT, |h| {
+                Dynamic::from(crate::ocs::pool::describe_home_server(h, ws.pools()))
             })
-        })
-    });
-    engine.register_set("flags", |u: &mut UserObj, f: Flags| {
-        u.with_ws(|ws, r| ws.set_flags(r, f))
-    });
-    engine.register_set("sip", |u: &mut UserObj, s: ImmutableString| {
-        u.with_ws(|ws, r| ws.set_sip(r, &s))
-    });
-    engine.register_set("federation", |u: &mut UserObj, b: bool| {
-        u.with_ws(|ws, r| ws.set_bool(r, Attr::FederationEnabled, b))
-    });
-    engine.register_set("remote_access", |u: &mut UserObj, b: bool| {
-        u.with_ws(|ws, r| ws.set_bool(r, Attr::InternetAccessEnabled, b))
-    });
+        }
+    );
+    crate::doc_get!(
+        engine,
+        "pool",
+        "The home pool when the home server is a pool's LC Services object, else ().",
+        |u: &mut UserObj| {
+            let now = u.now();
+            let ws = u.host.ws.borrow();
+            now.pool(ws.pools()).map_or(Dynamic::UNIT, |p| {
+                Dynamic::from(PoolObj {
+                    pool: p.clone(),
+                    host: u.host.clone(),
+                })
+            })
+        }
+    );
+    crate::doc_set!(
+        engine,
+        "flags",
+        "Writes new flags: bits are OR-ed in; dropping a bit not cleared by name, or 256, is refused.",
+        |u: &mut UserObj, f: Flags| { u.with_ws(|ws, r| ws.set_flags(r, f)) }
+    );
+    crate::doc_set!(
+        engine,
+        "sip",
+        "Changes the SIP address (validated, unique in the forest; the sip: proxy address follows).",
+        |u: &mut UserObj, s: ImmutableString| { u.with_ws(|ws, r| ws.set_sip(r, &s)) }
+    );
+    crate::doc_set!(
+        engine,
+        "federation",
+        "Sets msRTCSIP-FederationEnabled.",
+        |u: &mut UserObj, b: bool| {
+            u.with_ws(|ws, r| ws.set_bool(r, Attr::FederationEnabled, b))
+        }
+    );
+    crate::doc_set!(
+        engine,
+        "remote_access",
+        "Sets msRTCSIP-InternetAccessEnabled.",
+        |u: &mut UserObj, b: bool| {
+            u.with_ws(|ws, r| ws.set_bool(r, Attr::InternetAccessEnabled, b))
+        }
+    );
 
-    engine.register_fn(
+    crate::doc_fn!(
+        engine,
         "enable",
+        "Enables the user with this SIP address on this pool (a Pool or a pool name): the four attributes, 256 OR-ed into the flags, the sip: proxy address.",
         |u: &mut UserObj, sip: ImmutableString, pool: Dynamic| -> Res<()> {
             let p = pool_arg(&u.host, &pool)?;
             u.with_ws(|ws, r| ws.enable(r, Some(&sip), &p.pool))
         },
     );
-    engine.register_fn("enable", |u: &mut UserObj, pool: Dynamic| -> Res<()> {
-        let p = pool_arg(&u.host, &pool)?;
-        u.with_ws(|ws, r| ws.enable(r, None, &p.pool))
-    });
-    engine.register_fn("disable", |u: &mut UserObj| {
-        u.with_ws(|ws, r| ws.disable(r))
-    });
-    engine.register_fn("remove", |u: &mut UserObj| u.with_ws(|ws, r| ws.remove(r)));
-    engine.register_fn("move_to", |u: &mut UserObj, pool: Dynamic| -> Res<()> {
-        let p = pool_arg(&u.host, &pool)?;
-        u.with_ws(|ws, r| ws.move_to(r, &p.pool))
-    });
-    engine.register_fn(
+    crate::doc_fn!(
+        engine,
+        "enable",
+        "Enables the user on this pool with the SIP address derived from mail.",
+        |u: &mut UserObj, pool: Dynamic| -> Res<()> {
+            let p = pool_arg(&u.host, &pool)?;
+            u.with_ws(|ws, r| ws.enable(r, None, &p.pool))
+        }
+    );
+    crate::doc_fn!(
+        engine,
+        "disable",
+        "Temporarily disables the user: msRTCSIP-UserEnabled FALSE, every other setting kept.",
+        |u: &mut UserObj| { u.with_ws(|ws, r| ws.disable(r)) }
+    );
+    crate::doc_fn!(
+        engine,
+        "remove",
+        "Removes OCS from the user: every msRTCSIP-* attribute and the sip: proxy address.",
+        |u: &mut UserObj| u.with_ws(|ws, r| ws.remove(r))
+    );
+    crate::doc_fn!(
+        engine,
+        "move_to",
+        "Moves an enabled user to another pool (a Pool or a pool name).",
+        |u: &mut UserObj, pool: Dynamic| -> Res<()> {
+            let p = pool_arg(&u.host, &pool)?;
+            u.with_ws(|ws, r| ws.move_to(r, &p.pool))
+        }
+    );
+    crate::doc_fn!(
+        engine,
         "attr",
+        "Any attribute's value as read (with staged changes): a string, an array for several values, () when absent.",
         |u: &mut UserObj, name: ImmutableString| -> Dynamic {
             let now = u.now();
             match now.get(&name) {
@@ -287,38 +393,54 @@ pub fn register(engine: &mut Engine) {
             }
         },
     );
-    engine.register_fn(
+    crate::doc_fn!(
+        engine,
         "set_attr",
+        "Writes a raw msRTCSIP-* attribute; the value is checked by the same rule as the named operations.",
         |u: &mut UserObj, name: ImmutableString, value: Dynamic| -> Res<()> {
             let values = value_strings(&name, value)?;
             u.with_ws(|ws, r| ws.set_raw(r, &name, values))
         },
     );
-    engine.register_fn(
+    crate::doc_fn!(
+        engine,
         "derive_sip",
+        "A SIP address derived by \"mail\" or \"upn\" (nothing is staged).",
         |u: &mut UserObj, how: ImmutableString| -> Res<String> {
             let d = derivation(&how, None)?;
             u.with_ws(|ws, r| ws.derive_sip(r, &d))
                 .map(|s| s.to_string())
         },
     );
-    engine.register_fn(
+    crate::doc_fn!(
+        engine,
         "derive_sip",
+        "A SIP address derived by \"first_last\" or \"sam\" in this SIP domain (nothing is staged).",
         |u: &mut UserObj, how: ImmutableString, domain: ImmutableString| -> Res<String> {
             let d = derivation(&how, Some(&domain))?;
             u.with_ws(|ws, r| ws.derive_sip(r, &d))
                 .map(|s| s.to_string())
         },
     );
-    engine.register_fn("problems", |u: &mut UserObj| -> Array {
-        let now = u.now();
-        let ws = u.host.ws.borrow();
-        now.problems(&ws.context())
-            .iter()
-            .map(|p| Dynamic::from(p.to_string()))
-            .collect()
-    });
-    engine.register_fn("to_map", |u: &mut UserObj| -> Map { user_map(&u.now()) });
+    crate::doc_fn!(
+        engine,
+        "problems",
+        "What is wrong with an enabled user: missing SIP or home server, a home server that is no pool, flags without 256.",
+        |u: &mut UserObj| -> Array {
+            let now = u.now();
+            let ws = u.host.ws.borrow();
+            now.problems(&ws.context())
+                .iter()
+                .map(|p| Dynamic::from(p.to_string()))
+                .collect()
+        }
+    );
+    crate::doc_fn!(
+        engine,
+        "to_map",
+        "The OCS attributes as a map.",
+        |u: &mut UserObj| -> Map { user_map(&u.now()) }
+    );
     engine.register_fn("to_string", |u: &mut UserObj| {
         format!("{} ({})", u.now().label(), u.read.dn)
     });
@@ -332,20 +454,30 @@ pub fn register(engine: &mut Engine) {
 
     engine.register_type_with_name::<UserQuery>("UserQuery");
     engine.register_iterator_result::<UserQuery, UserObj>();
-    engine.register_fn("to_array", |q: &mut UserQuery| -> Res<Array> {
-        q.clone()
-            .into_iter()
-            .map(|r| r.map(Dynamic::from))
-            .collect()
-    });
-    engine.register_fn("count", |q: &mut UserQuery| -> Res<i64> {
-        let mut n = 0i64;
-        for r in q.clone() {
-            r?;
-            n += 1;
+    crate::doc_fn!(
+        engine,
+        "to_array",
+        "The users of the query as an array (at most 50,000: iterate larger sets with for).",
+        |q: &mut UserQuery| -> Res<Array> {
+            q.clone()
+                .into_iter()
+                .map(|r| r.map(Dynamic::from))
+                .collect()
         }
-        Ok(n)
-    });
+    );
+    crate::doc_fn!(
+        engine,
+        "count",
+        "Counts the users of the query (reads every page).",
+        |q: &mut UserQuery| -> Res<i64> {
+            let mut n = 0i64;
+            for r in q.clone() {
+                r?;
+                n += 1;
+            }
+            Ok(n)
+        }
+    );
     engine.register_fn("to_string", |q: &mut UserQuery| q.what.clone());
     engine.register_fn("to_debug", |q: &mut UserQuery| q.what.clone());
 }

@@ -6,6 +6,7 @@ pub mod api_flags;
 pub mod api_global;
 pub mod api_pool;
 pub mod api_user;
+pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod header;
