@@ -1,0 +1,471 @@
+//! Shared helpers of the cross-backend suites (`tests/backends.rs`, `tests/differential.rs`):
+//! which backends to run, the lab servers of `tests/servers/` (started by their own
+//! scripts, stopped by a guard), the OpenLDAP client tools, and the LDIF fixtures.
+#![allow(dead_code)] // each suite uses a different part of this module
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+pub mod fixtures;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use ocsh::directory::Entry;
+use ocsh::directory::ldap::LdapOptions;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A script of `tests/servers/`.
+pub fn server_script(name: &str) -> PathBuf {
+    root().join("tests/servers").join(name)
+}
+
+/// Writes a line to the process's real stderr, past the test harness's capture, so that
+/// skips and timings show in a plain `cargo test` run.
+pub fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// True under CI (`CI=true`, as GitHub Actions, GitLab and most others set it).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// The backends `OCSH_TEST_BACKENDS` selects (comma list; default all three).
+pub fn selected_backends() -> Vec<String> {
+    let list =
+        std::env::var("OCSH_TEST_BACKENDS").unwrap_or_else(|_| "embedded,openldap,samba".into());
+    list.split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// True when `backend` is selected; otherwise says so on stderr, so that a run never
+/// passes silently without having tested anything.
+pub fn selected(backend: &str, test: &str) -> bool {
+    let list = selected_backends();
+    if list.iter().any(|b| b == backend) {
+        return true;
+    }
+    say(&format!(
+        "{test}: backend {backend} not selected (OCSH_TEST_BACKENDS={}), not run",
+        list.join(",")
+    ));
+    false
+}
+
+/// What to do when a selected server cannot start: under `CI=true` the test fails with
+/// the setup script's output; elsewhere it is skipped, loudly.
+pub fn server_unavailable(test: &str, what: &str, details: &str) {
+    if in_ci() {
+        panic!("{test}: {what} could not start, and CI=true makes that a failure:\n{details}");
+    }
+    say(&format!(
+        "\n==================== SKIPPED (not CI): {test}: {what} could not start ====================\n\
+         {details}\n\
+         (under CI=true this is a failure; tests/servers/README.md tells how to set the server up)\n\
+         ========================================================================================\n"
+    ));
+}
+
+/// The settings a setup script writes to `DIR/env`.
+#[derive(Debug, Clone)]
+pub struct ServerEnv {
+    /// `openldap` or `samba`.
+    pub server: String,
+    pub ldap_url: String,
+    pub ldaps_url: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub bind_dn: String,
+    pub password: String,
+    pub base: String,
+}
+
+/// Reads one `KEY='value'` line as the setup scripts quote it (`'\''` for a quote).
+fn unquote(value: &str) -> String {
+    let mut out = String::new();
+    let mut chars = value.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            '\\' if !quoted => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl ServerEnv {
+    /// Reads `dir/env`.
+    pub fn read(dir: &Path) -> Result<ServerEnv, String> {
+        let path = dir.join("env");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut vars = std::collections::HashMap::new();
+        for line in text.lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once('=') {
+                vars.insert(k.trim().to_string(), unquote(v));
+            }
+        }
+        let get = |k: &str| {
+            vars.get(k)
+                .cloned()
+                .ok_or_else(|| format!("{} has no {k}", path.display()))
+        };
+        Ok(ServerEnv {
+            server: get("OCSH_TEST_SERVER")?,
+            ldap_url: get("OCSH_TEST_LDAP_URL")?,
+            ldaps_url: vars.get("OCSH_TEST_LDAPS_URL").cloned(),
+            ca_cert: vars.get("OCSH_TEST_CA_CERT").map(PathBuf::from),
+            bind_dn: get("OCSH_TEST_BIND_DN")?,
+            password: get("OCSH_TEST_PASSWORD")?,
+            base: get("OCSH_TEST_BASE")?,
+        })
+    }
+
+    /// ocsh's connection settings for this server (plain LDAP; `url` is set by the
+    /// directory spec).
+    pub fn ldap_options(&self) -> LdapOptions {
+        LdapOptions {
+            url: self.ldap_url.clone(),
+            connect_timeout: Duration::from_secs(10),
+            op_timeout: Duration::from_secs(60),
+            bind_dn: Some(self.bind_dn.clone()),
+            password: Some(self.password.clone()),
+            ..LdapOptions::default()
+        }
+    }
+}
+
+/// Which lab server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    OpenLdap,
+    Samba,
+}
+
+impl ServerKind {
+    fn stop_script(self) -> &'static str {
+        match self {
+            ServerKind::OpenLdap => "openldap-stop.sh",
+            ServerKind::Samba => "samba-stop.sh",
+        }
+    }
+}
+
+/// Stops the server started from `dir` when dropped, also while a panic unwinds. Made
+/// before the setup script runs: the stop scripts do nothing when nothing runs.
+struct StopGuard {
+    kind: ServerKind,
+    dir: PathBuf,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        let out = Command::new(server_script(self.kind.stop_script()))
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "stopping the {:?} server in {} failed: {}{}",
+                self.kind,
+                self.dir.display(),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("cannot run {}: {e}", self.kind.stop_script()),
+        }
+    }
+}
+
+/// A running lab server, stopped when dropped.
+pub struct Server {
+    pub kind: ServerKind,
+    pub dir: PathBuf,
+    pub env: ServerEnv,
+    /// The password for the client tools' `-y`.
+    secrets: tempfile::TempDir,
+    /// What the setup script printed.
+    pub setup_output: String,
+    // Field order matters: the guard stops the server before the temp dir goes.
+    _guard: StopGuard,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// What `load-ldif.sh` reported.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub summary: String,
+    /// Entries added, and entries that were there already.
+    pub added: usize,
+    pub existed: usize,
+    /// `(rc, DN)` of every refused entry other than "already exists".
+    pub refused: Vec<(u32, String)>,
+}
+
+impl LoadReport {
+    /// The refused DNs, normalised, sorted.
+    pub fn refused_dns(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .refused
+            .iter()
+            .map(|(_, dn)| ocsh::ocs::dn::normalize(dn).unwrap_or_else(|_| dn.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn transcript(what: &str, out: &Output) -> String {
+    format!(
+        "{what}: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+impl Server {
+    fn start(
+        kind: ServerKind,
+        dir: PathBuf,
+        temp: Option<tempfile::TempDir>,
+        vars: &[(&str, String)],
+    ) -> Result<Server, String> {
+        let guard = StopGuard {
+            kind,
+            dir: dir.clone(),
+        };
+        let script = match kind {
+            ServerKind::OpenLdap => "openldap-setup.sh",
+            ServerKind::Samba => "samba-setup.sh",
+        };
+        let mut cmd = Command::new(server_script(script));
+        cmd.arg(&dir).stdin(Stdio::null());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run tests/servers/{script}: {e}"))?;
+        if !out.status.success() {
+            return Err(transcript(
+                &format!("tests/servers/{script} {}", dir.display()),
+                &out,
+            ));
+        }
+        let env = ServerEnv::read(&dir)?;
+        let secrets = tempfile::tempdir().map_err(|e| e.to_string())?;
+        std::fs::write(secrets.path().join("pw"), &env.password).map_err(|e| e.to_string())?;
+        Ok(Server {
+            kind,
+            dir,
+            env,
+            secrets,
+            setup_output: String::from_utf8_lossy(&out.stdout).into_owned(),
+            _guard: guard,
+            _temp: temp,
+        })
+    }
+
+    /// A fresh slapd in a new temp dir, on the given ports (not the default 3389/3636, so
+    /// that a developer's own instance is left alone).
+    pub fn openldap(port: u16, tls_port: u16) -> Result<Server, String> {
+        let temp = tempfile::Builder::new()
+            .prefix("ocsh-slapd-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let dir = temp.path().to_path_buf();
+        Server::start(
+            ServerKind::OpenLdap,
+            dir,
+            Some(temp),
+            &[
+                ("PORT", port.to_string()),
+                ("TLSPORT", tls_port.to_string()),
+            ],
+        )
+    }
+
+    /// Samba AD in a fixed folder of the target dir, so that its snapshot (`DIR.snapshot`)
+    /// is reused between runs: each run restores it (about a second) instead of
+    /// provisioning (about 9 s). Needs root and ports 389/636.
+    pub fn samba() -> Result<Server, String> {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ocsh-samba");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Server::start(ServerKind::Samba, dir, None, &[])
+    }
+
+    fn pw_file(&self) -> PathBuf {
+        self.secrets.path().join("pw")
+    }
+
+    fn client(&self, tool: &str) -> Command {
+        self.client_as(tool, &self.env.bind_dn)
+    }
+
+    /// An OpenLDAP client tool bound as `bind_dn` with the lab password (the OpenLDAP
+    /// lab's `cn=admin,cn=config` has the same password as the Administrator).
+    fn client_as(&self, tool: &str, bind_dn: &str) -> Command {
+        let mut cmd = Command::new(tool);
+        cmd.args(["-x", "-H", &self.env.ldap_url, "-D", bind_dn, "-y"])
+            .arg(self.pw_file());
+        cmd
+    }
+
+    /// Loads LDIF with `tests/servers/load-ldif.sh` (one `ldapadd -c`) and reports the
+    /// refused entries; entries that already exist are not refusals. Panics when ldapadd
+    /// could not process the file at all.
+    pub fn load(&self, name: &str, ldif: &str) -> LoadReport {
+        let path = self.secrets.path().join(name);
+        std::fs::write(&path, ldif).unwrap();
+        let out = Command::new(server_script("load-ldif.sh"))
+            .arg(&self.env.ldap_url)
+            .arg(&path)
+            .env("OCSH_TEST_BIND_DN", &self.env.bind_dn)
+            .env("OCSH_TEST_PASSWORD", &self.env.password)
+            .env("ALLOW_ERRORS", "1")
+            .env_remove("QUIET")
+            .stdin(Stdio::null())
+            .output()
+            .expect("load-ldif.sh runs");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "{}",
+            transcript(&format!("load-ldif.sh {name}"), &out)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut report = LoadReport::default();
+        for line in stdout.lines() {
+            if line.starts_with("load-ldif: ") && line.contains(" records: ") {
+                // "load-ldif: NAME -> URL: 84 records: 75 added, 7 already existed, 2 failed (14 ms)"
+                report.summary = line.to_string();
+                let counts = line.rsplit(" records: ").next().unwrap_or_default();
+                let number_before = |what: &str| -> usize {
+                    counts
+                        .split(", ")
+                        .find(|part| part.contains(what))
+                        .and_then(|part| part.split_whitespace().next())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0)
+                };
+                report.added = number_before("added");
+                report.existed = number_before("already existed");
+            } else if let Some(rest) = line.trim_start().strip_prefix("rc ") {
+                // "rc 19: CN=...,DC=com: Constraint violation (19), ..."
+                let (rc, rest) = rest.split_once(": ").unwrap_or(("0", rest));
+                let dn = rest.split_once(": ").map_or(rest, |(dn, _)| dn);
+                report
+                    .refused
+                    .push((rc.parse().unwrap_or(0), dn.to_string()));
+            }
+        }
+        report
+    }
+
+    /// `ldapmodify` with `ldif` (change records) on stdin; panics on failure.
+    pub fn ldapmodify(&self, ldif: &str) {
+        self.ldapmodify_as(&self.env.bind_dn.clone(), ldif);
+    }
+
+    /// `ldapmodify` bound as `bind_dn`.
+    pub fn ldapmodify_as(&self, bind_dn: &str, ldif: &str) {
+        use std::io::Write as _;
+        let mut child = self
+            .client_as("ldapmodify", bind_dn)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ldapmodify runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n--- input\n{ldif}",
+            transcript("ldapmodify", &out)
+        );
+    }
+
+    /// Replaces `attr` of `dn` with `values` (none: deletes it), with ldapmodify.
+    pub fn replace(&self, dn: &str, attr: &str, values: &[&str]) {
+        let mut ldif = format!("dn: {dn}\nchangetype: modify\nreplace: {attr}\n");
+        for v in values {
+            ldif.push_str(&format!("{attr}: {v}\n"));
+        }
+        ldif.push_str("-\n");
+        self.ldapmodify(&ldif);
+    }
+
+    /// `ldapsearch` (paged, so that no size limit cuts it short), parsed.
+    pub fn ldapsearch(&self, base: &str, scope: &str, filter: &str, attrs: &[&str]) -> Vec<Entry> {
+        self.ldapsearch_as(&self.env.bind_dn.clone(), base, scope, filter, attrs)
+    }
+
+    /// `ldapsearch` bound as `bind_dn`.
+    pub fn ldapsearch_as(
+        &self,
+        bind_dn: &str,
+        base: &str,
+        scope: &str,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Vec<Entry> {
+        let out = self
+            .client_as("ldapsearch", bind_dn)
+            .args(["-LLL", "-o", "ldif-wrap=no", "-E", "pr=500/noprompt"])
+            .args(["-b", base, "-s", scope, filter])
+            .args(attrs)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ldapsearch runs");
+        // 32: no such object, an empty answer.
+        if out.status.code() == Some(32) {
+            return Vec::new();
+        }
+        assert!(
+            out.status.success(),
+            "{}",
+            transcript(&format!("ldapsearch -b {base} {filter}"), &out)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Samba answers subtree searches of the domain with search references
+        // ("# refldap://..." lines with -LLL); ldif::parse takes them for comments.
+        ocsh::directory::ldif::parse(&text, "ldapsearch output").unwrap()
+    }
+
+    /// One entry by DN (all user attributes), if it exists.
+    pub fn entry(&self, dn: &str) -> Option<Entry> {
+        self.ldapsearch(dn, "base", "(objectClass=*)", &["*"])
+            .into_iter()
+            .next()
+    }
+}
+
+/// Runs `f`, returning its result and how long it took.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = std::time::Instant::now();
+    let v = f();
+    (v, start.elapsed())
+}
