@@ -159,6 +159,9 @@ fn args(f: &FnMeta, skip: usize) -> String {
         .join(", ")
 }
 
+/// A type's documented properties and methods, by name or signature.
+type Members = (BTreeMap<String, String>, BTreeMap<String, String>);
+
 /// The API reference in Markdown.
 pub fn api_markdown(session: &Session) -> Result<String, String> {
     let json = session
@@ -167,8 +170,7 @@ pub fn api_markdown(session: &Session) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let meta: Metadata = serde_json::from_str(&json).map_err(|e| e.to_string())?;
     let mut globals: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut types: BTreeMap<String, (BTreeMap<String, String>, BTreeMap<String, String>)> =
-        BTreeMap::new();
+    let mut types: BTreeMap<String, Members> = BTreeMap::new();
     for f in &meta.functions {
         let doc = doc_text(f);
         if doc.is_empty()
