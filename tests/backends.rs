@@ -24,7 +24,7 @@ use ocsh::directory::{AttrChange, Directory, DirectorySpec, EmbeddedDirectory, E
 use ocsh::ocs::PoolLayout;
 use ocsh::ocs::dn::{normalize, same_dn};
 use ocsh::plan::{ApplyOutcome, ApplyReport, PlanError, Workspace};
-use ocsh::script::{Limits, ScriptError, ScriptErrorKind, Session};
+use ocsh::script::{Sandbox, ScriptError, ScriptErrorKind, Session};
 
 use support::fixtures::{self, BULK_ON_POOL02, BULK_OU, BULK_USERS, r2_home};
 use support::{Server, ServerKind, say, timed};
@@ -156,7 +156,7 @@ impl Backend {
         Session::new(
             self.workspace(),
             rhai::Map::new(),
-            &Limits::default(),
+            &Sandbox::default(),
             Box::new(std::io::sink()),
         )
     }
@@ -1076,7 +1076,7 @@ fn session_on(path: &std::path::Path) -> Session {
     Session::new(
         ws,
         rhai::Map::new(),
-        &Limits::default(),
+        &Sandbox::default(),
         Box::new(std::io::sink()),
     )
 }

@@ -14,12 +14,12 @@ use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use super::filter::{Filter, is_dn_attribute};
+use super::filter::{Filter, same_values};
 use super::{
     AttrChange, DirError, Directory, Entry, Page, PageCursor, RootInfo, Scope, SearchRequest, ldif,
 };
 use crate::ocs::OcsError;
-use crate::ocs::dn::{Dn, Rdn, same_dn};
+use crate::ocs::dn::{Dn, Rdn};
 
 /// AD's default MaxPageSize; larger requests are served in pages of this size, as AD does.
 const MAX_PAGE_SIZE: usize = 1000;
@@ -50,8 +50,11 @@ struct State {
     entries: Vec<Stored>,
     /// Normalized DN → position in `entries`.
     index: HashMap<String, usize>,
-    /// Bumped by every successful modify.
+    /// Bumped by every successful modify (and by a reload that changed entries).
     counter: u64,
+    /// Size and modification time of the file as last read or written: a difference
+    /// means another writer changed it.
+    stamp: Option<(u64, std::time::SystemTime)>,
 }
 
 #[derive(Debug)]
@@ -81,7 +84,51 @@ impl EmbeddedDirectory {
         let name = path.display().to_string();
         let text = ldif::decode_bytes(&bytes, &name)?;
         let entries = ldif::parse(&text, &name)?;
-        EmbeddedDirectory::build(entries, name, Some(path.to_path_buf()))
+        let dir = EmbeddedDirectory::build(entries, name, Some(path.to_path_buf()))?;
+        dir.write()?.stamp = stamp_of(path);
+        Ok(dir)
+    }
+
+    /// Re-reads the file when another writer changed it since it was read, so that
+    /// searches see the current entries and preconditions are checked against them.
+    /// Entries whose content changed get a new change mark. Skipped while this directory
+    /// holds modifications not yet committed: then `commit` refuses instead.
+    fn refresh_if_changed(&self) -> Result<(), DirError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let committed = *self.committed.lock().map_err(|_| poisoned(&self.source))?;
+        {
+            let state = self.read()?;
+            if state.counter != committed || state.stamp == stamp_of(path) {
+                return Ok(());
+            }
+        }
+        let fresh = EmbeddedDirectory::open(path)?;
+        let fresh_state = fresh
+            .state
+            .into_inner()
+            .map_err(|_| poisoned(&self.source))?;
+        let mut state = self.write()?;
+        let counter = state.counter + 1;
+        let mut entries = fresh_state.entries;
+        for e in &mut entries {
+            let old = state
+                .index
+                .get(&e.dn.normalized())
+                .and_then(|&i| state.entries.get(i));
+            e.changed_at = match old {
+                Some(o) if o.entry == e.entry => o.changed_at,
+                _ => counter,
+            };
+        }
+        state.entries = entries;
+        state.index = fresh_state.index;
+        state.stamp = fresh_state.stamp;
+        state.counter = counter;
+        drop(state);
+        *self.committed.lock().map_err(|_| poisoned(&self.source))? = counter;
+        Ok(())
     }
 
     fn build(
@@ -112,6 +159,7 @@ impl EmbeddedDirectory {
                 entries: stored,
                 index,
                 counter: 0,
+                stamp: None,
             }),
             committed: Mutex::new(0),
         })
@@ -225,30 +273,6 @@ fn project(entry: &Entry, attrs: &[String]) -> Entry {
     out
 }
 
-/// Equal as multisets, compared the way the directory compares values of `attr`.
-fn same_values(attr: &str, current: &[String], expected: &[String]) -> bool {
-    if current.len() != expected.len() {
-        return false;
-    }
-    let equal = |a: &str, b: &str| {
-        if is_dn_attribute(attr) {
-            same_dn(a, b)
-        } else {
-            a.to_lowercase() == b.to_lowercase()
-        }
-    };
-    let mut unmatched: Vec<&str> = current.iter().map(String::as_str).collect();
-    for value in expected {
-        match unmatched.iter().position(|c| equal(c, value)) {
-            Some(i) => {
-                unmatched.swap_remove(i);
-            }
-            None => return false,
-        }
-    }
-    true
-}
-
 fn render(values: &[String]) -> String {
     if values.is_empty() {
         "(absent)".to_string()
@@ -331,6 +355,12 @@ fn check_constraints(
 /// Replaces `path` with `text` so that a reader sees the old file or the new one, never
 /// a half-written one: a temporary file in the same directory (rename is atomic only
 /// within a file system), flushed to disk, then renamed over the target.
+/// The file's size and modification time, `None` when it cannot be read.
+fn stamp_of(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
 fn write_atomically(path: &Path, text: &str) -> Result<(), DirError> {
     let io = |source| DirError::Io {
         path: path.to_path_buf(),
@@ -410,6 +440,7 @@ impl Directory for EmbeddedDirectory {
     ) -> Result<Page, DirError> {
         let filter = Filter::parse(&request.filter)?;
         let base = parse_dn(&request.base)?;
+        self.refresh_if_changed()?;
         let state = self.read()?;
         let base_index = match state.index.get(&base.normalized()) {
             Some(&i) => i,
@@ -446,6 +477,7 @@ impl Directory for EmbeddedDirectory {
 
     async fn modify(&self, dn: &str, changes: &[AttrChange]) -> Result<(), DirError> {
         let target = parse_dn(dn)?;
+        self.refresh_if_changed()?;
         let mut guard = self.write()?;
         let state = &mut *guard;
         let Some(&index) = state.index.get(&target.normalized()) else {
@@ -498,6 +530,15 @@ impl Directory for EmbeddedDirectory {
             if state.counter == *committed {
                 return Ok(());
             }
+            // A file that vanished is written again (or fails as I/O); one that another
+            // writer changed is never overwritten.
+            let now = stamp_of(path);
+            if now.is_some() && state.stamp != now {
+                return Err(DirError::Server(format!(
+                    "{} was changed by another writer while these changes were applied; nothing was written (run again to plan against the new content)",
+                    path.display()
+                )));
+            }
             let entries: Vec<Entry> = state.entries.iter().map(|s| s.entry.clone()).collect();
             (ldif::write(&entries), state.counter)
         };
@@ -505,6 +546,7 @@ impl Directory for EmbeddedDirectory {
         // must stay held until the rename, which a std guard cannot carry across an
         // await.
         write_atomically(path, &text)?;
+        self.write()?.stamp = stamp_of(path);
         *committed = counter;
         Ok(())
     }

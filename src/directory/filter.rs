@@ -199,8 +199,13 @@ impl Filter {
                 initial,
                 any,
                 final_,
-            } => values_of(entry, attr)
-                .any(|v| substring_match(v, initial.as_deref(), any, final_.as_deref())),
+            } => {
+                // DN syntax has no substring matching rule in AD or OpenLDAP: such a
+                // filter selects nothing there, so it must here too.
+                !is_dn_attribute(attr)
+                    && values_of(entry, attr)
+                        .any(|v| substring_match(v, initial.as_deref(), any, final_.as_deref()))
+            }
             Filter::Extensible {
                 attr,
                 rule,
@@ -276,6 +281,30 @@ fn category_matches(entry: &Entry, name: &str) -> bool {
                 .and_then(|dn| dn.rdn().map(|rdn| rdn.value.to_lowercase() == wanted))
                 .unwrap_or(false)
     })
+}
+
+/// Equal as multisets, compared the way the directory compares values of `attr`.
+pub fn same_values(attr: &str, current: &[String], expected: &[String]) -> bool {
+    if current.len() != expected.len() {
+        return false;
+    }
+    let equal = |a: &str, b: &str| {
+        if is_dn_attribute(attr) {
+            same_dn(a, b)
+        } else {
+            a.to_lowercase() == b.to_lowercase()
+        }
+    };
+    let mut unmatched: Vec<&str> = current.iter().map(String::as_str).collect();
+    for value in expected {
+        match unmatched.iter().position(|c| equal(c, value)) {
+            Some(i) => {
+                unmatched.swap_remove(i);
+            }
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Integers compare as numbers (`uSNChanged>=9` must not be a string comparison), other

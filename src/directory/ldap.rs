@@ -17,7 +17,6 @@ use super::filter::Filter;
 use super::{
     AttrChange, DirError, Directory, Entry, Page, PageCursor, RootInfo, Scope, SearchRequest,
 };
-use crate::ocs::dn::same_dn;
 
 /// The rootDSE capability that says "this is Active Directory" (LDAP_CAP_ACTIVE_DIRECTORY_OID).
 const AD_CAPABILITY: &str = "1.2.840.113556.1.4.800";
@@ -325,20 +324,6 @@ fn render(values: &[String]) -> String {
     }
 }
 
-fn same_values(attr: &str, a: &[String], b: &[String]) -> bool {
-    let dnish = super::filter::is_dn_attribute(attr);
-    a.len() == b.len()
-        && a.iter().all(|x| {
-            b.iter().any(|y| {
-                if dnish {
-                    same_dn(x, y)
-                } else {
-                    x.eq_ignore_ascii_case(y)
-                }
-            })
-        })
-}
-
 /// The modification of one attribute that carries its precondition: the values that go
 /// are deleted by value (the server refuses when one is no longer there) and the new ones
 /// added (refused when a single-valued attribute has gained a value meanwhile).
@@ -445,7 +430,7 @@ impl Directory for LdapDirectory {
             16 | 19 | 20 | 21 => {
                 for c in changes {
                     let found = self.current_values(dn, &c.attr).await?;
-                    if !same_values(&c.attr, &found, &c.before) {
+                    if !super::filter::same_values(&c.attr, &found, &c.before) {
                         return Err(DirError::Conflict {
                             dn: dn.to_string(),
                             attr: c.attr.clone(),

@@ -363,15 +363,23 @@ impl OcsUser {
         }
     }
 
+    /// proxyAddresses with the `sip:` value for `sip` (or none). A value that already
+    /// names the address in another case is kept as it is: the console writes `SIP:`, and
+    /// in Exchange the upper-case prefix marks the primary address of its type.
     fn proxy_change(&self, sip: Option<&SipUri>) -> UserChange {
-        let mut values: Vec<String> = self
-            .get(PROXY_ADDRESSES)
-            .iter()
-            .filter(|v| !v.to_ascii_lowercase().starts_with("sip:"))
-            .cloned()
-            .collect();
-        if let Some(s) = sip {
-            values.push(s.proxy_address());
+        let wanted = sip.map(SipUri::proxy_address);
+        let mut kept_wanted = false;
+        let mut values: Vec<String> = Vec::new();
+        for v in self.get(PROXY_ADDRESSES) {
+            if !v.to_ascii_lowercase().starts_with("sip:") {
+                values.push(v.clone());
+            } else if wanted.as_ref().is_some_and(|w| w.eq_ignore_ascii_case(v)) && !kept_wanted {
+                values.push(v.clone());
+                kept_wanted = true;
+            }
+        }
+        if let (Some(w), false) = (wanted, kept_wanted) {
+            values.push(w);
         }
         UserChange::new(PROXY_ADDRESSES, values)
     }
@@ -379,7 +387,7 @@ impl OcsUser {
     fn only_differences(&self, changes: Vec<UserChange>) -> Vec<UserChange> {
         changes
             .into_iter()
-            .filter(|c| self.get(&c.attr) != c.after.as_slice())
+            .filter(|c| !super::values::same_values(&c.attr, self.get(&c.attr), &c.after))
             .collect()
     }
 
@@ -742,6 +750,42 @@ mod tests {
                 .problems(&ctx)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_console_written_sip_proxy_address_is_kept() {
+        let p = pools();
+        let ctx = Context {
+            pools: &p,
+            sip_domains: &[],
+        };
+        let u = user(&[
+            ("msRTCSIP-UserEnabled", &["FALSE"]),
+            ("msRTCSIP-PrimaryUserAddress", &["sip:a@example.com"]),
+            ("msRTCSIP-PrimaryHomeServer", &[&p[0].home_server_dn()]),
+            ("msRTCSIP-OptionFlags", &["256"]),
+            (
+                "proxyAddresses",
+                &["SMTP:a@example.com", "SIP:a@example.com"],
+            ),
+        ]);
+        let c = u
+            .enable(&SipUri::parse("sip:a@example.com").unwrap(), &p[0], &ctx)
+            .unwrap();
+        assert_eq!(
+            c,
+            vec![UserChange::new("msRTCSIP-UserEnabled", vec!["TRUE".into()])]
+        );
+        // the same pool written in another case is no change either
+        let lower = user(&[
+            ("msRTCSIP-UserEnabled", &["TRUE"]),
+            ("msRTCSIP-PrimaryUserAddress", &["sip:a@example.com"]),
+            (
+                "msRTCSIP-PrimaryHomeServer",
+                &[&p[0].home_server_dn().to_lowercase()],
+            ),
+        ]);
+        assert!(lower.move_to(&p[0], &ctx).unwrap().is_empty());
     }
 
     #[test]

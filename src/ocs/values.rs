@@ -38,6 +38,17 @@ pub fn parse_ad_int(attr: &str, value: &str) -> Result<i64, OcsError> {
     Ok(parsed)
 }
 
+/// True when two value lists of `attr` are the same values: DN-syntax attributes compare
+/// as DNs (servers return them in their own case), others exactly.
+pub fn same_values(attr: &str, a: &[String], b: &[String]) -> bool {
+    let is_dn =
+        super::Attr::from_name(attr).is_some_and(|x| x.syntax() == super::attrs::Syntax::Dn);
+    if !is_dn {
+        return a == b;
+    }
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| super::dn::same_dn(x, y))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +60,14 @@ mod tests {
         assert!(parse_ad_bool("x", "true").unwrap());
         assert!(!parse_ad_bool("x", "FALSE").unwrap());
         assert!(parse_ad_bool("x", "yes").is_err());
+    }
+
+    #[test]
+    fn dn_values_compare_as_dns() {
+        let a = vec!["CN=LC Services,CN=Microsoft,cn=pool01,cn=Pools,DC=x".to_string()];
+        let b = vec!["cn=LC Services,cn=Microsoft,CN=pool01,CN=Pools,dc=x".to_string()];
+        assert!(same_values("msRTCSIP-PrimaryHomeServer", &a, &b));
+        assert!(!same_values("msRTCSIP-Line", &a, &b));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::directory::AttrChange;
 use crate::ocs::dn::normalize;
+use crate::ocs::values::same_values;
 use crate::ocs::{OcsUser, UserChange};
 
 pub use apply::{ApplyOutcome, ApplyReport};
@@ -96,11 +97,11 @@ impl Plan {
                 .iter()
                 .position(|c| c.attr.eq_ignore_ascii_case(&change.attr))
             {
-                Some(i) if before == change.after => {
+                Some(i) if same_values(&change.attr, &before, &change.after) => {
                     entry.changes.remove(i);
                 }
                 Some(i) => entry.changes[i].after = change.after.clone(),
-                None if before == change.after => {}
+                None if same_values(&change.attr, &before, &change.after) => {}
                 None => entry.changes.push(AttrChange {
                     attr: change.attr.clone(),
                     before,
