@@ -311,6 +311,10 @@ type Case = fn(&Backend);
 /// user count `paged_iteration` checks.
 fn cases() -> Vec<(&'static str, Case)> {
     vec![
+        (
+            "the_ou_fix_through_the_binary",
+            the_ou_fix_through_the_binary,
+        ),
         ("lookups_by_every_id_form", lookups_by_every_id_form),
         ("lookups_cannot_be_injected", lookups_cannot_be_injected),
         ("pools_in_both_layouts", pools_in_both_layouts),
@@ -535,6 +539,109 @@ fn paged_iteration(b: &Backend) {
 
 /// enable stages the four attributes, 256 OR-ed in and the sip: proxy address; after
 /// apply a fresh read gives exactly the planned values, Booleans as TRUE/FALSE.
+/// The issue's own acceptance run: `ocsh run scripts/fix-ou-home-server.rhai --directory
+/// D --bind-dn ... --apply` with the password from OCSH_PASSWORD changes exactly the
+/// entries its plan showed, and a second run finds nothing left to do.
+fn the_ou_fix_through_the_binary(b: &Backend) {
+    let state = tempfile::tempdir().unwrap();
+    let journal = state.path().join("journal.jsonl");
+    let script = format!(
+        "{}/scripts/fix-ou-home-server.rhai",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (mut args, password): (Vec<String>, Option<String>) = match &b.store {
+        Store::Embedded { path, .. } => {
+            (vec!["--directory".into(), path.display().to_string()], None)
+        }
+        Store::Server(s) => {
+            let mut a = vec![
+                "--directory".into(),
+                s.env.ldap_url.clone(),
+                "--bind-dn".into(),
+                s.env.bind_dn.clone(),
+            ];
+            if let Some(ca) = &s.env.ca_cert {
+                a.extend([
+                    "--starttls".into(),
+                    "--ca-file".into(),
+                    ca.display().to_string(),
+                ]);
+            }
+            (a, Some(s.env.password.clone()))
+        }
+    };
+    args.extend(["--journal".into(), journal.display().to_string()]);
+    let ocsh = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ocsh"));
+        cmd.arg("run")
+            .arg(&script)
+            .args(&args)
+            .args(extra)
+            .env_remove("OCSH_DIRECTORY");
+        match &password {
+            Some(pw) => cmd.env("OCSH_PASSWORD", pw),
+            None => cmd.env_remove("OCSH_PASSWORD"),
+        };
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            text,
+        )
+    };
+    let (code, plan, all) = ocsh(&["--format", "json"]);
+    assert_eq!(code, Some(0), "{}: plan: {all}", b.name);
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let entries = plan["plan"]["entries"].as_array().unwrap().clone();
+    assert_eq!(
+        entries.len(),
+        8,
+        "{}: the 8 child-pool users: {plan:#}",
+        b.name
+    );
+    let (code, _, all) = ocsh(&["--apply", "--yes"]);
+    assert_eq!(code, Some(0), "{}: apply: {all}", b.name);
+    assert!(
+        all.contains("Applied 8 of 8 entries: 0 conflicted, 0 failed."),
+        "{}: {all}",
+        b.name
+    );
+    for e in &entries {
+        let dn = e["dn"].as_str().unwrap();
+        let raw = b.raw(dn);
+        for c in e["changes"].as_array().unwrap() {
+            let attr = c["attribute"].as_str().unwrap();
+            let after: Vec<&str> = c["after"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            let now = raw.get(attr);
+            assert_eq!(now.len(), after.len(), "{}: {dn} {attr}", b.name);
+            assert!(
+                now.iter().zip(&after).all(|(x, y)| same_dn(x, y)),
+                "{}: {dn} {attr}: {now:?}",
+                b.name
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(&journal).unwrap().lines().count(),
+        8,
+        "{}: journal",
+        b.name
+    );
+    let (code, again, all) = ocsh(&[]);
+    assert_eq!(code, Some(0), "{}: {all}", b.name);
+    assert!(again.contains("No changes planned"), "{}: {again}", b.name);
+}
+
 fn enable_writes_the_planned_values(b: &Backend) {
     let mut s = b.session();
     run(
