@@ -94,7 +94,9 @@ impl ChangeTracking {
     /// back; USNs and counters have no time in them and are returned unchanged.
     pub fn rewind(self, mark: &str, seconds: u64) -> String {
         match self {
-            ChangeTracking::EntryCsn => rewind_csn(mark, seconds).unwrap_or_else(|| mark.into()),
+            ChangeTracking::EntryCsn if seconds > 0 => {
+                rewind_csn(mark, seconds).unwrap_or_else(|| mark.into())
+            }
             _ => mark.to_string(),
         }
     }
@@ -193,6 +195,8 @@ mod tests {
             "20251231235900.000000Z#000000#000#000000"
         );
         assert_eq!(ChangeTracking::Usn.rewind("77", 70), "77");
+        let csn = "20260101000010.123456Z#000003#000#000000";
+        assert_eq!(ChangeTracking::EntryCsn.rewind(csn, 0), csn);
         assert_eq!(ChangeTracking::EntryCsn.rewind("garbage", 5), "garbage");
     }
 
