@@ -278,8 +278,12 @@ impl Replica {
         let mut conn = conn.map_err(|e| ReplicaError::from(e).at(path))?;
         let setup = |conn: &mut Connection| -> Result<(), ReplicaError> {
             conn.busy_timeout(BUSY_TIMEOUT)?;
-            // WAL: status and problems read while a cycle writes.
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+            // WAL: status, problems and scripts read while a cycle writes. Set only when
+            // it is not yet (a running cycle holds the write lock).
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+            }
             conn.pragma_update(None, "foreign_keys", true)?;
             schema::migrate(conn).map_err(|e| match e {
                 schema::MigrateError::TooNew(found) => ReplicaError::TooNew {
@@ -303,6 +307,17 @@ impl Replica {
     /// The settings row exists from the first open on; `Backend` follows the file.
     fn ensure_settings(&mut self) -> Result<(), ReplicaError> {
         let backend = self.backend_name();
+        // Usually there is nothing to write: then no write lock is taken (a cycle in
+        // another process may hold it for a while).
+        let stored: Option<String> = self
+            .conn
+            .query_row("SELECT backend FROM settings WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if stored.as_deref() == Some(backend.as_str()) {
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -615,6 +630,24 @@ mod tests {
         let now = r.settings().unwrap();
         assert!(now.regenerate_pending());
         assert_eq!(now.interval(), 120);
+    }
+
+    #[test]
+    fn readers_do_not_wait_for_a_cycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.sqlite");
+        drop(Replica::open(&path).unwrap());
+        // A cycle in another process holds the write lock.
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("BEGIN IMMEDIATE; UPDATE settings SET directory = 'x' WHERE id = 1;")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let r = Replica::open(&path).unwrap();
+        assert_eq!(r.settings().unwrap().interval(), 60);
+        assert_eq!(r.status(5).unwrap().directory, None);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        writer.execute_batch("ROLLBACK").unwrap();
     }
 
     #[test]

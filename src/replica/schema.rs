@@ -127,6 +127,9 @@ pub fn migrate(conn: &mut Connection) -> Result<u32, MigrateError> {
     if found > VERSION {
         return Err(MigrateError::TooNew(found));
     }
+    if found == VERSION {
+        return Ok(found);
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated meanwhile (the check and the lock are one
