@@ -952,3 +952,38 @@ fn run_stops_on_sigterm() {
     let replica = Replica::open(&lab.replica).unwrap();
     assert_eq!(replica.cycles(10).unwrap().len(), 1);
 }
+
+/// An entry added to the LDIF file by hand has no change number: the incremental cycle
+/// still finds it through its DN listing, reads it on its own and adds it.
+#[test]
+fn an_entry_added_by_hand_is_found() {
+    let mut lab = Lab::embedded();
+    lab.sync("first");
+    let Store::Embedded(path) = &lab.store else {
+        unreachable!()
+    };
+    let mut text = std::fs::read_to_string(path).unwrap();
+    text.push_str(
+        "\ndn: CN=Hand Made,OU=Sales,DC=example,DC=com\nobjectClass: top\nobjectClass: person\n\
+         objectClass: organizationalPerson\nobjectClass: user\nobjectCategory: CN=Person,CN=Schema,CN=Configuration,DC=example,DC=com\n\
+         cn: Hand Made\nsAMAccountName: hand.made\nmsRTCSIP-UserEnabled: TRUE\n",
+    );
+    std::fs::write(path, text).unwrap();
+    let r = lab.sync("after a hand edit");
+    assert_eq!(r.kind, CycleKind::Incremental, "{r:?}");
+    assert_eq!((r.added, r.changed, r.deleted), (1, 0, 0), "{r:?}");
+    let problems = lab.replica().problems().unwrap();
+    let kinds: Vec<&str> = problems
+        .iter()
+        .filter(|p| p.sam.as_deref() == Some("hand.made"))
+        .map(|p| p.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "enabled_without_sip",
+            "enabled_without_home_server",
+            "flags_lack_enhanced_presence"
+        ]
+    );
+}

@@ -211,8 +211,11 @@ fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
         match (outcome, a.format) {
             (Ok(r), Format::Table) => write_out(out, &cycle_line(&r))?,
             (Ok(r), Format::Json) => write_out(out, &format!("{}\n", cycle_json(&r, &path)))?,
-            // A failed cycle is recorded in the replica; the loop goes on.
-            (Err(e), _) => eprintln!("ocsh: cycle failed: {e}"),
+            // The directory may come back: say so and go on (a cycle that failed while
+            // reading is also recorded in the replica). A replica that cannot be opened
+            // or written will not get better by waiting.
+            (Err(e @ Error::Directory(_)), _) => eprintln!("ocsh: cycle failed: {e}"),
+            (Err(e), _) => return Err(e),
         }
         if stop.load(Ordering::SeqCst) {
             break;

@@ -70,21 +70,26 @@ pub(crate) const USER_COLUMNS: &str = "dn, guid, sam, upn, mail, display_name, e
 
 /// Reads a [`ReplicaUser`] from a row selected with [`USER_COLUMNS`].
 pub(crate) fn user_from_row(r: &Row<'_>) -> rusqlite::Result<ReplicaUser> {
+    user_from_row_at(r, 0)
+}
+
+/// The same, with [`USER_COLUMNS`] starting at column `at`.
+fn user_from_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ReplicaUser> {
     Ok(ReplicaUser {
-        dn: r.get(0)?,
-        guid: r.get(1)?,
-        sam: r.get(2)?,
-        upn: r.get(3)?,
-        mail: r.get(4)?,
-        display_name: r.get(5)?,
-        enabled: r.get(6)?,
-        sip: r.get(7)?,
-        home_server: r.get(8)?,
-        flags: r.get(9)?,
-        federation: r.get(10)?,
-        remote_access: r.get(11)?,
-        change_marker: r.get(12)?,
-        changed_in: r.get(13)?,
+        dn: r.get(at)?,
+        guid: r.get(at + 1)?,
+        sam: r.get(at + 2)?,
+        upn: r.get(at + 3)?,
+        mail: r.get(at + 4)?,
+        display_name: r.get(at + 5)?,
+        enabled: r.get(at + 6)?,
+        sip: r.get(at + 7)?,
+        home_server: r.get(at + 8)?,
+        flags: r.get(at + 9)?,
+        federation: r.get(at + 10)?,
+        remote_access: r.get(at + 11)?,
+        change_marker: r.get(at + 12)?,
+        changed_in: r.get(at + 13)?,
     })
 }
 
@@ -351,29 +356,7 @@ fn select_user(
     tx.prepare_cached(&format!(
         "SELECT id, {USER_COLUMNS} FROM users WHERE {column} = ?1"
     ))?
-    .query_row([value], |r| {
-        let id: i64 = r.get(0)?;
-        // user_from_row reads from column 0: shift by one.
-        Ok((
-            id,
-            ReplicaUser {
-                dn: r.get(1)?,
-                guid: r.get(2)?,
-                sam: r.get(3)?,
-                upn: r.get(4)?,
-                mail: r.get(5)?,
-                display_name: r.get(6)?,
-                enabled: r.get(7)?,
-                sip: r.get(8)?,
-                home_server: r.get(9)?,
-                flags: r.get(10)?,
-                federation: r.get(11)?,
-                remote_access: r.get(12)?,
-                change_marker: r.get(13)?,
-                changed_in: r.get(14)?,
-            },
-        ))
-    })
+    .query_row([value], |r| Ok((r.get(0)?, user_from_row_at(r, 1)?)))
     .optional()
 }
 
@@ -763,7 +746,11 @@ async fn reconcile(
             scope: Scope::Base,
             ..full.clone()
         };
-        for_each_entry(dir, &one, op_timeout, |e| up.entry(e)).await?;
+        match for_each_entry(dir, &one, op_timeout, |e| up.entry(e)).await {
+            // Deleted since the listing: the next cycle's listing will not have it.
+            Err(ReplicaError::Directory(DirError::NoSuchObject(_))) => {}
+            other => other?,
+        }
     }
     Ok(())
 }
