@@ -70,6 +70,10 @@ pub struct DirectoryArgs {
     /// Seconds allowed for each directory operation.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub op_timeout: Option<u64>,
+    /// The replicator's replica (SQLite) file (default: replica-<directory>.sqlite in the
+    /// user's state directory).
+    #[arg(long, env = "OCSH_REPLICA")]
+    pub replica: Option<PathBuf>,
 }
 
 /// The commands.
@@ -95,6 +99,13 @@ pub enum Command {
         /// Also write a Rhai definition file (ocsh.d.rhai) for editor completion here.
         #[arg(long, value_name = "DIR")]
         definitions: Option<PathBuf>,
+    },
+    /// The user replicator: keep a replica of the OCS users, pools and SIP domains in
+    /// step with the directory, and report its problems.
+    Replicator {
+        /// What to do.
+        #[command(subcommand)]
+        command: Box<super::replicator::ReplicatorCommand>,
     },
     /// Write the built-in demo forest as an LDIF file (to change it with --apply).
     Demo {

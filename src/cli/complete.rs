@@ -140,6 +140,7 @@ pub fn complete(line: &str, pos: usize, cat: &Catalog, known: &Known) -> (usize,
     let mut words: BTreeSet<String> = cat.globals.clone();
     words.extend(known.vars.iter().map(|(n, _)| n.clone()));
     words.extend(KEYWORDS.iter().map(|s| s.to_string()));
+    words.insert("replicator".to_string());
     (start, filter(words.into_iter(), prefix))
 }
 
@@ -211,13 +212,17 @@ fn receiver_type(text: &str, known: &Known) -> Option<&'static str> {
         // a property of something: `u.flags.`
         return type_of_property(name);
     }
+    // A name the engine provides (not a scope variable).
+    if name == "replicator" {
+        return Some("Replicator");
+    }
     let t = known
         .vars
         .iter()
         .rev()
         .find(|(n, _)| *n == name)
         .map(|(_, t)| t.as_str())?;
-    ["User", "Pool", "Flags", "UserQuery"]
+    ["User", "Pool", "Flags", "UserQuery", "Replicator"]
         .into_iter()
         .find(|k| *k == t)
 }
@@ -238,6 +243,7 @@ mod tests {
             "user(_: string) -> User",
             "users(_: string) -> UserQuery",
             "pool(_: string) -> Pool",
+            "sync(_: &mut Replicator) -> Dynamic",
             "|(_: Flags, _: Flags) -> Flags",
         ])
     }
@@ -277,6 +283,7 @@ mod tests {
         assert_eq!(c("u.flags."), ["has", "public_im"]);
         assert_eq!(c("user(\"jdoe\").s"), ["sip"]);
         assert_eq!(c("pool(\"pool01\")."), ["name", "users"]);
+        assert_eq!(c("replicator.sy"), ["sync"]);
         // unknown receiver: everything
         assert!(c("x.na").contains(&"name".to_string()));
     }

@@ -5,6 +5,7 @@ pub mod complete;
 pub mod config;
 pub mod output;
 pub mod repl;
+pub mod replicator;
 pub mod show;
 
 use std::io::{IsTerminal, Write};
@@ -61,6 +62,7 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
         Command::Check { files, lib } => check(&files, &lib, out),
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
         Command::Demo { file, force } => write_demo(&file, force, out),
+        Command::Replicator { command } => replicator::main(*command, out),
     }
 }
 
@@ -87,7 +89,8 @@ pub fn param_pairs(pairs: &[String]) -> Result<Vec<(String, String)>, Error> {
 
 fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, config::Resolved), Error> {
     let resolved = config::resolve(d)?;
-    let ws = Workspace::connect(&resolved.spec, &resolved.ldap, resolved.op_timeout)?;
+    let mut ws = Workspace::connect(&resolved.spec, &resolved.ldap, resolved.op_timeout)?;
+    ws.set_replica_path(replicator::replica_path(d).ok());
     Ok((ws, resolved))
 }
 
@@ -306,7 +309,8 @@ pub fn apply_plan(
     let mut journal =
         crate::plan::journal::Journal::open(&journal_path).map_err(|e| io_err(&journal_path, e))?;
     let bar = progress_bar(ws.plan().entry_count());
-    let report = ws.apply(settings.concurrency, &mut |done, _| {
+    let replicator_settings = ws.take_settings_change();
+    let mut report = ws.apply(settings.concurrency, &mut |done, _| {
         if let Some(b) = &bar {
             b.set_position(done as u64);
         }
@@ -314,6 +318,7 @@ pub fn apply_plan(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    report.settings = replicator_settings.map(replicator::write_settings);
     journal
         .record(&directory, &report)
         .map_err(|e| io_err(journal.path(), e))?;

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 
 use super::filter::{Filter, same_values};
 use super::{
-    AttrChange, DirError, Directory, Entry, Page, PageCursor, RootInfo, Scope, SearchRequest, ldif,
+    AttrChange, ChangeState, ChangeTracking, DirError, Directory, Entry, Page, PageCursor,
+    RootInfo, Scope, SearchRequest, ldif,
 };
 use crate::ocs::OcsError;
 use crate::ocs::dn::{Dn, Rdn};
@@ -31,6 +32,10 @@ const MULTI_VALUED_OCS: &[&str] = &["msRTCSIP-UserExtension", "msRTCSIP-UserPoli
 /// Attributes whose values must name an existing object (AD checks DN-syntax values).
 const HOME_SERVER_ATTRIBUTES: &[&str] =
     &["msRTCSIP-PrimaryHomeServer", "msRTCSIP-TargetHomeServer"];
+
+/// The attribute in which a modify records the change counter, as AD does with its
+/// update sequence number (see [`EmbeddedDirectory::change_counter`]).
+pub const CHANGE_MARKER: &str = "uSNChanged";
 
 /// A directory held in memory: entries in file order, looked up by normalized DN.
 #[derive(Debug)]
@@ -50,7 +55,9 @@ struct State {
     entries: Vec<Stored>,
     /// Normalized DN → position in `entries`.
     index: HashMap<String, usize>,
-    /// Bumped by every successful modify (and by a reload that changed entries).
+    /// The change counter: the highest `uSNChanged` in the file at load, bumped by every
+    /// successful modify (which writes it into the entry, as AD does) and by a reload
+    /// that found entries changed by another writer.
     counter: u64,
     /// Size and modification time of the file as last read or written: a difference
     /// means another writer changed it.
@@ -62,7 +69,8 @@ struct Stored {
     entry: Entry,
     /// Parsed once at load, since every search tests every entry's scope.
     dn: Dn,
-    /// The counter value of the entry's last modify; 0 when unchanged since the load.
+    /// The counter value of the entry's last modify (its `uSNChanged`); 0 when it has
+    /// none.
     changed_at: u64,
 }
 
@@ -110,17 +118,25 @@ impl EmbeddedDirectory {
             .into_inner()
             .map_err(|_| poisoned(&self.source))?;
         let mut state = self.write()?;
-        let counter = state.counter + 1;
+        // Entries another ocsh wrote carry a newer uSNChanged already; an entry edited by
+        // hand (same or no uSNChanged, other content) gets a new mark so that an
+        // incremental replicator cycle still sees it.
+        let mut counter = state.counter.max(fresh_state.counter);
+        let bump = counter + 1;
         let mut entries = fresh_state.entries;
         for e in &mut entries {
             let old = state
                 .index
                 .get(&e.dn.normalized())
                 .and_then(|&i| state.entries.get(i));
-            e.changed_at = match old {
-                Some(o) if o.entry == e.entry => o.changed_at,
-                _ => counter,
+            let edited_by_hand = match old {
+                Some(o) => o.entry != e.entry && e.changed_at <= o.changed_at,
+                None => e.changed_at == 0,
             };
+            if edited_by_hand {
+                e.changed_at = bump;
+                counter = bump;
+            }
         }
         state.entries = entries;
         state.index = fresh_state.index;
@@ -138,6 +154,7 @@ impl EmbeddedDirectory {
     ) -> Result<EmbeddedDirectory, DirError> {
         let mut stored = Vec::with_capacity(entries.len());
         let mut index = HashMap::with_capacity(entries.len());
+        let mut counter = 0;
         for entry in entries {
             let dn = parse_dn(&entry.dn)?;
             if index.insert(dn.normalized(), stored.len()).is_some() {
@@ -146,10 +163,15 @@ impl EmbeddedDirectory {
                     message: "two entries have this DN".into(),
                 });
             }
+            let changed_at = entry
+                .first(CHANGE_MARKER)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            counter = counter.max(changed_at);
             stored.push(Stored {
                 entry,
                 dn,
-                changed_at: 0,
+                changed_at,
             });
         }
         Ok(EmbeddedDirectory {
@@ -158,10 +180,10 @@ impl EmbeddedDirectory {
             state: RwLock::new(State {
                 entries: stored,
                 index,
-                counter: 0,
+                counter,
                 stamp: None,
             }),
-            committed: Mutex::new(0),
+            committed: Mutex::new(counter),
         })
     }
 
@@ -181,13 +203,17 @@ impl EmbeddedDirectory {
         ldif::write(&entries)
     }
 
-    /// The number of successful modifies since the directory was loaded.
+    /// The change counter: the highest `uSNChanged` of the file when it was loaded (0
+    /// for a file no modify has touched), plus one for every successful modify since.
+    /// Each modify writes the new value into the entry's `uSNChanged`, so the count goes
+    /// on where it stopped when the file is opened again (by this process or another).
     pub fn change_counter(&self) -> u64 {
         self.snapshot().counter
     }
 
-    /// The entries modified after counter value `since`, each with the counter value of
-    /// its last modify, in file order. `changed_since(0)` lists every modified entry.
+    /// The entries modified after counter value `since` (their `uSNChanged` is above
+    /// it), each with that value, in file order. `changed_since(0)` lists every entry
+    /// that has been modified since the file was first written without change numbers.
     pub fn changed_since(&self, since: u64) -> Vec<(u64, Entry)> {
         self.snapshot()
             .entries
@@ -515,6 +541,7 @@ impl Directory for EmbeddedDirectory {
         for change in changes {
             stored.entry.set(&change.attr, change.after.clone());
         }
+        stored.entry.set(CHANGE_MARKER, vec![counter.to_string()]);
         stored.changed_at = counter;
         state.counter = counter;
         Ok(())
@@ -549,6 +576,22 @@ impl Directory for EmbeddedDirectory {
         self.write()?.stamp = stamp_of(path);
         *committed = counter;
         Ok(())
+    }
+
+    async fn change_state(&self) -> Result<Option<ChangeState>, DirError> {
+        let high_water = self.read()?.counter;
+        let source = match &self.path {
+            Some(p) => fs::canonicalize(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string(),
+            None => self.source.clone(),
+        };
+        Ok(Some(ChangeState {
+            tracking: ChangeTracking::Counter,
+            high_water: Some(high_water.to_string()),
+            source: format!("embedded:{source}"),
+        }))
     }
 }
 
@@ -952,6 +995,44 @@ mod tests {
             block_on(dir.modify("CN=Nobody,DC=example,DC=com", &[])),
             Err(DirError::NoSuchObject(_))
         ));
+    }
+
+    #[test]
+    fn the_change_counter_survives_the_file() {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().join("forest.ldif");
+        fs::write(&path, FOREST).unwrap();
+        let first = EmbeddedDirectory::open(&path).unwrap();
+        assert_eq!(first.change_counter(), 0);
+        let state = block_on(first.change_state()).unwrap().unwrap();
+        assert_eq!(state.tracking, ChangeTracking::Counter);
+        assert_eq!(state.high_water.as_deref(), Some("0"));
+        block_on(first.modify(JANE, &[change("telephoneNumber", &[], &["1"])])).unwrap();
+        assert_eq!(get(&first, JANE).get(CHANGE_MARKER), ["1"]);
+        block_on(first.commit()).unwrap();
+
+        // Another instance (another process) goes on from the file's highest number.
+        let second = EmbeddedDirectory::open(&path).unwrap();
+        assert_eq!(second.change_counter(), 1);
+        let sales = "OU=Sales,DC=example,DC=com";
+        block_on(second.modify(sales, &[change("description", &[], &["x"])])).unwrap();
+        block_on(second.commit()).unwrap();
+        let third = EmbeddedDirectory::open(&path).unwrap();
+        assert_eq!(third.change_counter(), 2);
+        let since: Vec<(u64, String)> = third
+            .changed_since(1)
+            .into_iter()
+            .map(|(n, e)| (n, e.dn))
+            .collect();
+        assert_eq!(since, [(2, sales.to_string())]);
+        // The marker answers filters as AD's does.
+        assert_eq!(
+            search(&third, DOMAIN, Scope::Subtree, "(uSNChanged>=2)"),
+            [sales]
+        );
+        let state = block_on(third.change_state()).unwrap().unwrap();
+        assert_eq!(state.high_water.as_deref(), Some("2"));
+        assert!(state.source.ends_with("forest.ldif"), "{}", state.source);
     }
 
     #[test]

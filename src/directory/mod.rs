@@ -4,6 +4,7 @@
 //! embedded backend holds an LDIF file in memory and answers RFC 4515 filters with AD's
 //! semantics; an LDAP backend (ldap3) implements the same trait.
 
+pub mod changes;
 pub mod demo;
 pub mod embedded;
 pub mod entry;
@@ -18,6 +19,7 @@ mod test_rng;
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use changes::{ChangeState, ChangeTracking};
 pub use embedded::EmbeddedDirectory;
 pub use entry::{Attribute, Entry};
 pub use error::DirError;
@@ -124,6 +126,13 @@ pub trait Directory: Send + Sync {
     /// Makes the applied modifications durable (the embedded backend writes its file;
     /// a server has already done so).
     async fn commit(&self) -> Result<(), DirError>;
+
+    /// How this backend marks changed entries and where its change sequence stands now,
+    /// for incremental reads (the replicator); `None` when it cannot tell, and then every
+    /// read is a full one.
+    async fn change_state(&self) -> Result<Option<ChangeState>, DirError> {
+        Ok(None)
+    }
 }
 
 /// Runs a search to the end and collects every page. For small result sets (pools,

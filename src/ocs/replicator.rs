@@ -1,10 +1,13 @@
 //! The User Replicator's settings (MSFT_SIPUserReplicatorSetting).
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
 
 use super::OcsError;
+use super::sip::SipUri;
+use super::user::Problem;
 
 /// Shortest allowed cycle, in seconds.
 pub const MIN_INTERVAL: u32 = 5;
@@ -131,9 +134,155 @@ pub fn check_interval(seconds: i64) -> Result<u32, OcsError> {
         )))
 }
 
+/// The kinds of problem a replicator cycle reports about the users it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Enabled without `msRTCSIP-PrimaryUserAddress`.
+    EnabledWithoutSip,
+    /// Enabled without `msRTCSIP-PrimaryHomeServer`.
+    EnabledWithoutHomeServer,
+    /// The home server is not the LC Services object of a pool (an unassigned user).
+    HomeServerNotAPool,
+    /// The SIP address does not parse.
+    InvalidSip,
+    /// The SIP address's domain is not one the forest serves.
+    SipDomainNotServed,
+    /// Enabled, and OptionFlags lacks enhanced presence (256).
+    FlagsLackEnhancedPresence,
+    /// Several users hold the same SIP address.
+    DuplicateSip,
+}
+
+impl ProblemKind {
+    /// Every kind, in report order.
+    pub const ALL: [ProblemKind; 7] = [
+        ProblemKind::EnabledWithoutSip,
+        ProblemKind::EnabledWithoutHomeServer,
+        ProblemKind::HomeServerNotAPool,
+        ProblemKind::InvalidSip,
+        ProblemKind::SipDomainNotServed,
+        ProblemKind::FlagsLackEnhancedPresence,
+        ProblemKind::DuplicateSip,
+    ];
+
+    /// The kind of a user's problem.
+    pub fn of(problem: &Problem) -> ProblemKind {
+        match problem {
+            Problem::EnabledWithoutSip => ProblemKind::EnabledWithoutSip,
+            Problem::EnabledWithoutHomeServer => ProblemKind::EnabledWithoutHomeServer,
+            Problem::HomeServerNotAPool(_) => ProblemKind::HomeServerNotAPool,
+            Problem::InvalidSip(_) => ProblemKind::InvalidSip,
+            Problem::SipDomainNotServed(_) => ProblemKind::SipDomainNotServed,
+            Problem::FlagsLackEnhancedPresence(_) => ProblemKind::FlagsLackEnhancedPresence,
+        }
+    }
+
+    /// The name used in the replica, in JSON and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProblemKind::EnabledWithoutSip => "enabled_without_sip",
+            ProblemKind::EnabledWithoutHomeServer => "enabled_without_home_server",
+            ProblemKind::HomeServerNotAPool => "home_server_not_a_pool",
+            ProblemKind::InvalidSip => "invalid_sip",
+            ProblemKind::SipDomainNotServed => "sip_domain_not_served",
+            ProblemKind::FlagsLackEnhancedPresence => "flags_lack_enhanced_presence",
+            ProblemKind::DuplicateSip => "duplicate_sip",
+        }
+    }
+
+    /// The inverse of [`ProblemKind::name`].
+    pub fn from_name(name: &str) -> Option<ProblemKind> {
+        ProblemKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One SIP address held by several users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateSip {
+    /// The address as the first holder has it.
+    pub sip: String,
+    /// The DNs of its holders, in the order given.
+    pub holders: Vec<String>,
+}
+
+/// The SIP addresses that more than one user holds. Addresses compare without regard to
+/// case (as OCS and [`SipUri::key`] do); a value that is not a valid URI compares by its
+/// trimmed lower-case text. `holders` are `(dn, msRTCSIP-PrimaryUserAddress)` pairs.
+pub fn duplicate_sips<'a>(
+    holders: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<DuplicateSip> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_key: HashMap<String, DuplicateSip> = HashMap::new();
+    for (dn, sip) in holders {
+        let key = SipUri::parse(sip).map_or_else(|_| sip.trim().to_lowercase(), |s| s.key());
+        match by_key.get_mut(&key) {
+            Some(d) => d.holders.push(dn.to_string()),
+            None => {
+                order.push(key.clone());
+                by_key.insert(
+                    key,
+                    DuplicateSip {
+                        sip: sip.trim().to_string(),
+                        holders: vec![dn.to_string()],
+                    },
+                );
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|k| by_key.remove(&k))
+        .filter(|d| d.holders.len() > 1)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicates_ignore_case_and_keep_order() {
+        let dups = duplicate_sips([
+            ("CN=A", "sip:Jane@example.com"),
+            ("CN=B", "sip:bob@example.com"),
+            ("CN=C", "SIP:jane@EXAMPLE.com"),
+            ("CN=D", "sip:x y@example.com"),
+            ("CN=E", " sip:X Y@example.com "),
+            ("CN=F", "sip:carol@example.com"),
+        ]);
+        assert_eq!(
+            dups,
+            vec![
+                DuplicateSip {
+                    sip: "sip:Jane@example.com".into(),
+                    holders: vec!["CN=A".into(), "CN=C".into()]
+                },
+                DuplicateSip {
+                    sip: "sip:x y@example.com".into(),
+                    holders: vec!["CN=D".into(), "CN=E".into()]
+                },
+            ]
+        );
+        assert!(duplicate_sips([("CN=A", "sip:a@example.com")]).is_empty());
+    }
+
+    #[test]
+    fn problem_kinds_round_trip() {
+        for k in ProblemKind::ALL {
+            assert_eq!(ProblemKind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(
+            ProblemKind::of(&Problem::HomeServerNotAPool("x".into())),
+            ProblemKind::HomeServerNotAPool
+        );
+    }
 
     #[test]
     fn instance_id_round_trip() {

@@ -27,6 +27,9 @@ pub enum ApplyOutcome {
 pub struct ApplyReport {
     /// Each entry with its outcome, in plan order.
     pub results: Vec<(StagedEntry, ApplyOutcome)>,
+    /// The replicator's settings change, when the plan had one, with its outcome (the
+    /// runner writes it after the entries).
+    pub settings: Option<(super::SettingsChange, ApplyOutcome)>,
 }
 
 impl ApplyReport {
@@ -45,9 +48,13 @@ impl ApplyReport {
         self.count(|o| matches!(o, ApplyOutcome::Failed(_)))
     }
 
-    /// True when every entry landed.
+    /// True when every entry (and the settings change, if any) landed.
     pub fn all_applied(&self) -> bool {
         self.applied() == self.results.len()
+            && self
+                .settings
+                .as_ref()
+                .is_none_or(|(_, o)| *o == ApplyOutcome::Applied)
     }
 
     fn count(&self, f: impl Fn(&ApplyOutcome) -> bool) -> usize {
@@ -87,6 +94,7 @@ pub async fn apply_entries(
     indexed.sort_by_key(|(i, _, _)| *i);
     let mut report = ApplyReport {
         results: indexed.into_iter().map(|(_, e, o)| (e, o)).collect(),
+        settings: None,
     };
     if report.applied() > 0 {
         if let Err(e) = dir.commit().await {

@@ -10,13 +10,14 @@ pub mod render;
 pub mod workspace;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::directory::AttrChange;
 use crate::ocs::dn::normalize;
 use crate::ocs::values::same_values;
-use crate::ocs::{OcsUser, UserChange};
+use crate::ocs::{OcsUser, ReplicatorSettings, UserChange};
 
 pub use apply::{ApplyOutcome, ApplyReport};
 pub use error::PlanError;
@@ -35,18 +36,86 @@ pub struct StagedEntry {
     pub warnings: Vec<String>,
 }
 
+/// A staged change of the replicator's settings (MSFT_SIPUserReplicatorSetting), written
+/// to the replica by the runner after the directory entries, with `before` as its
+/// precondition (only the settings that differ are written).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingsChange {
+    /// The replica file the settings live in.
+    pub replica: PathBuf,
+    /// The settings as read when the change was first staged.
+    pub before: ReplicatorSettings,
+    /// The settings to write.
+    pub after: ReplicatorSettings,
+}
+
+impl SettingsChange {
+    /// The settings that change, as `(name, before, after)`.
+    pub fn changes(&self) -> Vec<(&'static str, String, String)> {
+        let mut out = Vec::new();
+        if self.before.interval() != self.after.interval() {
+            out.push((
+                "ReplicationCycleInterval",
+                self.before.interval().to_string(),
+                self.after.interval().to_string(),
+            ));
+        }
+        if self.before.regenerate_pending() != self.after.regenerate_pending() {
+            out.push((
+                "RegenerateCookiesNow",
+                self.before.regenerate_pending().to_string(),
+                self.after.regenerate_pending().to_string(),
+            ));
+        }
+        out
+    }
+}
+
 /// All staged changes of a session, keyed by DN, in the order they were first staged.
 #[derive(Debug, Default)]
 pub struct Plan {
     entries: Vec<StagedEntry>,
     /// normalized DN -> (index in entries, the user as read, the user with changes)
     users: HashMap<String, (usize, OcsUser, OcsUser)>,
+    /// The replicator's settings, when a script changed them.
+    settings: Option<SettingsChange>,
 }
 
 impl Plan {
     /// True when nothing is staged.
     pub fn is_empty(&self) -> bool {
-        self.entries.iter().all(|e| e.changes.is_empty())
+        self.entries.iter().all(|e| e.changes.is_empty()) && self.settings.is_none()
+    }
+
+    /// The staged change of the replicator's settings, if any.
+    pub fn settings_change(&self) -> Option<&SettingsChange> {
+        self.settings.as_ref()
+    }
+
+    /// Stages new replicator settings for the replica `replica`, read as `read`. The
+    /// first staged change keeps `before`; a change back to it drops out of the plan.
+    pub fn stage_settings(
+        &mut self,
+        replica: &std::path::Path,
+        read: &ReplicatorSettings,
+        after: ReplicatorSettings,
+    ) {
+        let before = match self.settings.take() {
+            Some(s) if s.replica == replica => s.before,
+            _ => read.clone(),
+        };
+        if before != after {
+            self.settings = Some(SettingsChange {
+                replica: replica.to_path_buf(),
+                before,
+                after,
+            });
+        }
+    }
+
+    /// Takes the staged settings change out of the plan (the runner writes it).
+    pub fn take_settings_change(&mut self) -> Option<SettingsChange> {
+        self.settings.take()
     }
 
     /// The entries that have changes.
@@ -59,9 +128,10 @@ impl Plan {
         self.entries().count()
     }
 
-    /// Number of attribute changes.
+    /// Number of attribute changes (and replicator settings changed).
     pub fn change_count(&self) -> usize {
-        self.entries().map(|e| e.changes.len()).sum()
+        self.entries().map(|e| e.changes.len()).sum::<usize>()
+            + self.settings.as_ref().map_or(0, |s| s.changes().len())
     }
 
     /// The user as it reads with its staged changes, when it has any.
@@ -116,6 +186,7 @@ impl Plan {
     pub fn discard(&mut self) {
         self.entries.clear();
         self.users.clear();
+        self.settings = None;
     }
 }
 
@@ -162,5 +233,35 @@ mod tests {
         assert_eq!(plan.change_count(), 1);
         plan.discard();
         assert!(plan.is_empty() && plan.staged_view("CN=A,DC=x").is_none());
+    }
+
+    #[test]
+    fn settings_are_staged_like_attributes() {
+        use crate::ocs::InstanceId;
+        let mut plan = Plan::default();
+        let path = std::path::Path::new("/tmp/r.sqlite");
+        let read = ReplicatorSettings::new("b", InstanceId::from_bytes([7; 16]));
+        let mut after = read.clone();
+        after.set_interval(120).unwrap();
+        plan.stage_settings(path, &read, after.clone());
+        assert!(!plan.is_empty());
+        assert_eq!(plan.change_count(), 1);
+        assert_eq!(plan.entry_count(), 0);
+        let staged = plan.settings_change().unwrap();
+        assert_eq!(staged.before.interval(), 60);
+        assert_eq!(
+            staged.changes(),
+            vec![("ReplicationCycleInterval", "60".into(), "120".into())]
+        );
+        // Restaging keeps the first before; going back to it drops the change.
+        let mut again = after.clone();
+        again.set_interval(300).unwrap();
+        plan.stage_settings(path, &after, again);
+        assert_eq!(plan.settings_change().unwrap().before.interval(), 60);
+        plan.stage_settings(path, &after, read.clone());
+        assert!(plan.is_empty());
+        plan.stage_settings(path, &read, after);
+        plan.discard();
+        assert!(plan.settings_change().is_none());
     }
 }

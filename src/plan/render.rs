@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{ApplyOutcome, ApplyReport, Plan, StagedEntry};
+use super::{ApplyOutcome, ApplyReport, Plan, SettingsChange, StagedEntry};
 
 fn values(v: &[String]) -> String {
     match v {
@@ -42,13 +42,44 @@ pub fn plan_text(plan: &Plan, directory: &str) -> String {
         return format!("No changes planned against {directory}.\n");
     }
     let entries = plan.entry_count();
+    let what = match (entries, plan.settings_change().is_some()) {
+        (0, true) => "the replicator settings".to_string(),
+        (n, settings) => format!(
+            "{n} entr{}{}",
+            if n == 1 { "y" } else { "ies" },
+            if settings {
+                " and the replicator settings"
+            } else {
+                ""
+            }
+        ),
+    };
     let mut out = format!(
-        "Plan against {directory}: {} change(s) to {entries} entr{}\n",
-        plan.change_count(),
-        if entries == 1 { "y" } else { "ies" }
+        "Plan against {directory}: {} change(s) to {what}\n",
+        plan.change_count()
     );
     for e in plan.entries() {
         out.push_str(&entry_text(e));
+    }
+    if let Some(change) = plan.settings_change() {
+        out.push_str(&settings_text(change));
+    }
+    out
+}
+
+/// The replicator's settings change, shown like an entry.
+fn settings_text(change: &SettingsChange) -> String {
+    let rows = change.changes();
+    let width = rows.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
+    let mut out = format!(
+        "
+Replicator settings  ({}, InstanceID {})
+",
+        change.replica.display(),
+        change.before.instance_id
+    );
+    for (name, before, after) in rows {
+        out.push_str(&format!("  {name:width$}  {before} → {after}\n"));
     }
     out
 }
@@ -66,7 +97,19 @@ pub fn plan_json(plan: &Plan) -> Value {
             })
         })
         .collect();
-    json!({ "entries": entries, "entry_count": plan.entry_count(), "change_count": plan.change_count() })
+    let mut doc = json!({ "entries": entries, "entry_count": plan.entry_count(), "change_count": plan.change_count() });
+    if let Some(change) = plan.settings_change() {
+        doc["replicator"] = settings_json(change);
+    }
+    doc
+}
+
+fn settings_json(change: &SettingsChange) -> Value {
+    json!({
+        "replica": change.replica.display().to_string(),
+        "instance_id": change.before.instance_id.to_string(),
+        "changes": change.changes().into_iter().map(|(n, b, a)| json!({"setting": n, "before": b, "after": a})).collect::<Vec<_>>(),
+    })
 }
 
 /// The apply summary as text: every entry that did not land, then the counts.
@@ -82,6 +125,27 @@ pub fn report_text(report: &ApplyReport) -> String {
                 out.push_str(&format!("failed: {} ({}): {m}\n", e.dn, e.label))
             }
         }
+    }
+    if let Some((change, outcome)) = &report.settings {
+        let what = change
+            .changes()
+            .into_iter()
+            .map(|(n, _, a)| format!("{n} = {a}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match outcome {
+            ApplyOutcome::Applied => out.push_str(&format!(
+                "Replicator settings written to {}: {what}.\n",
+                change.replica.display()
+            )),
+            ApplyOutcome::Conflict(m) => {
+                out.push_str(&format!("conflict: replicator settings: {m}\n"))
+            }
+            ApplyOutcome::Failed(m) => out.push_str(&format!("failed: replicator settings: {m}\n")),
+        }
+    }
+    if report.results.is_empty() && report.settings.is_some() {
+        return out;
     }
     out.push_str(&format!(
         "Applied {} of {} entr{}: {} conflicted, {} failed.\n",
@@ -100,6 +164,22 @@ pub fn report_text(report: &ApplyReport) -> String {
 
 /// The apply summary as JSON.
 pub fn report_json(report: &ApplyReport) -> Value {
+    let mut doc = report_entries_json(report);
+    if let Some((change, outcome)) = &report.settings {
+        let (result, message) = match outcome {
+            ApplyOutcome::Applied => ("applied", None),
+            ApplyOutcome::Conflict(m) => ("conflict", Some(m)),
+            ApplyOutcome::Failed(m) => ("failed", Some(m)),
+        };
+        let mut s = settings_json(change);
+        s["result"] = json!(result);
+        s["message"] = json!(message);
+        doc["replicator"] = s;
+    }
+    doc
+}
+
+fn report_entries_json(report: &ApplyReport) -> Value {
     json!({
         "applied": report.applied(),
         "conflicted": report.conflicted(),

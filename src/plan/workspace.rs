@@ -37,6 +37,8 @@ pub struct Workspace {
     sip_domains: Vec<String>,
     plan: Plan,
     interrupt: Arc<AtomicBool>,
+    /// The replicator's replica, when the command line named one.
+    replica: Option<std::path::PathBuf>,
 }
 
 impl Workspace {
@@ -95,12 +97,69 @@ impl Workspace {
             sip_domains: Vec::new(),
             plan: Plan::default(),
             interrupt: Arc::new(AtomicBool::new(false)),
+            replica: None,
         })
     }
 
     /// Shares the flag that Ctrl-C sets, so that a wait on the directory can be abandoned.
     pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
         self.interrupt = flag;
+    }
+
+    /// The replicator's replica file, when the command line chose one (`--replica`, or
+    /// the default for the directory); `None` leaves the choice to the replicator.
+    pub fn replica_path(&self) -> Option<&std::path::Path> {
+        self.replica.as_deref()
+    }
+
+    /// Sets the replicator's replica file.
+    pub fn set_replica_path(&mut self, path: Option<std::path::PathBuf>) {
+        self.replica = path;
+    }
+
+    /// The directory handle (for the replicator, which reads through it on its own).
+    pub fn directory(&self) -> Arc<dyn Directory> {
+        self.dir.clone()
+    }
+
+    /// The time allowed for each directory operation.
+    pub fn op_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs a long task (a replicator cycle) on the workspace's runtime. It has no
+    /// overall timeout (the task bounds each of its own directory operations), but a set
+    /// interrupt flag (Ctrl-C) abandons it: the future is dropped, so whatever it held
+    /// open (a replica transaction) is rolled back.
+    pub fn run_long<T>(&self, fut: impl Future<Output = T>) -> Result<T, PlanError> {
+        let flag = self.interrupt.clone();
+        let watch = async move {
+            while !flag.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        match self
+            .rt
+            .block_on(async move { futures::future::select(Box::pin(fut), Box::pin(watch)).await })
+        {
+            futures::future::Either::Left((r, _)) => Ok(r),
+            futures::future::Either::Right(_) => Err(PlanError::Interrupted),
+        }
+    }
+
+    /// Stages new replicator settings (see [`Plan::stage_settings`]).
+    pub fn stage_settings(
+        &mut self,
+        replica: &std::path::Path,
+        read: &crate::ocs::ReplicatorSettings,
+        after: crate::ocs::ReplicatorSettings,
+    ) {
+        self.plan.stage_settings(replica, read, after);
+    }
+
+    /// Takes the staged settings change out of the plan, for the runner to write.
+    pub fn take_settings_change(&mut self) -> Option<super::SettingsChange> {
+        self.plan.take_settings_change()
     }
 
     /// Runs one directory future to completion on the workspace's runtime, within the

@@ -93,6 +93,9 @@ OptionFlags rules: bits 2, 4, 8 and 32 are refused; writing a value that drops a
 refused unless that bit was cleared by name (`u.flags.public_im = false`); enhanced
 presence (256) can never be cleared once set.
 
+The `replicator` object is the replica of `ocsh replicator` (`docs/replica.md`): its
+settings are planned like directory changes and written only with `--apply`.
+
 ## Sandbox
 No `eval`, no file, network or process access except `read_csv`/`read_lines` on paths
 granted with `--allow-read`. `import` loads only the stdlib (`ocs/bulk`, `ocs/flags`,
@@ -115,6 +118,7 @@ fn clean_type(t: &str) -> String {
         "Dynamic" => "any".into(),
         "UserObj" => "User".into(),
         "PoolObj" => "Pool".into(),
+        "ReplicatorObj" => "Replicator".into(),
         other => other.to_string(),
     }
 }
@@ -122,7 +126,7 @@ fn clean_type(t: &str) -> String {
 fn receiver(f: &FnMeta) -> Option<String> {
     let first = f.params.first()?.ty.as_deref()?;
     let t = clean_type(first);
-    ["User", "Pool", "Flags", "UserQuery"]
+    ["User", "Pool", "Flags", "UserQuery", "Replicator"]
         .contains(&t.as_str())
         .then_some(t)
 }

@@ -5,6 +5,7 @@ pub mod api_files;
 pub mod api_flags;
 pub mod api_global;
 pub mod api_pool;
+pub mod api_replicator;
 pub mod api_user;
 pub mod docs;
 pub mod engine;
@@ -58,6 +59,7 @@ impl Session {
         api_user::register(&mut engine);
         api_global::register(&mut engine, &host);
         api_files::register(&mut engine, &host);
+        api_replicator::register(&mut engine, &host);
         engine.register_type_with_name::<error::Refusal>("Refusal");
         engine.register_fn("to_string", |r: &mut error::Refusal| r.0.clone());
         engine.register_fn("to_debug", |r: &mut error::Refusal| {

@@ -1,0 +1,391 @@
+//! `ocsh replicator run | sync | status | problems`: the user replicator's commands, and
+//! the replica path every command uses (`--replica`, else the default for the
+//! directory).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use comfy_table::{ContentArrangement, Table, presets};
+
+use crate::error::Error;
+use crate::plan::{ApplyOutcome, SettingsChange, Workspace};
+use crate::replica::{CycleReport, Replica, ReplicaError};
+use crate::script::api_replicator::sync_now;
+
+use super::args::{DirectoryArgs, Format};
+use super::config;
+
+/// The replicator's commands.
+#[derive(Debug, Subcommand)]
+pub enum ReplicatorCommand {
+    /// Keep the replica in step with the directory: a cycle, then a pause of the interval
+    /// stored in the replica (read again after every cycle), until Ctrl-C or SIGTERM;
+    /// the cycle in progress is finished first (a second Ctrl-C abandons it, and the
+    /// replica stays as it was before it).
+    Run(ReplicatorArgs),
+    /// Run one cycle now and print its counts.
+    Sync(ReplicatorArgs),
+    /// Show the settings, the cookies, the last cycles and the problem counts.
+    Status(StatusArgs),
+    /// List the problems the last cycle found.
+    Problems(ProblemsArgs),
+}
+
+/// What every replicator command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplicatorArgs {
+    /// The directory (and `--replica`).
+    #[command(flatten)]
+    pub directory: DirectoryArgs,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `ocsh replicator status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// The directory, `--replica` and the format.
+    #[command(flatten)]
+    pub common: ReplicatorArgs,
+    /// How many of the last cycles to show.
+    #[arg(long, default_value_t = 10)]
+    pub cycles: usize,
+}
+
+/// `ocsh replicator problems`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProblemsArgs {
+    /// The directory, `--replica` and the format.
+    #[command(flatten)]
+    pub common: ReplicatorArgs,
+    /// Only problems of this kind (`home_server_not_a_pool`, `duplicate_sip`, ...).
+    #[arg(long)]
+    pub kind: Option<String>,
+}
+
+/// Runs a replicator command.
+pub fn main(command: ReplicatorCommand, out: &mut dyn Write) -> Result<u8, Error> {
+    match command {
+        ReplicatorCommand::Run(a) => run(&a, out),
+        ReplicatorCommand::Sync(a) => sync(&a, out),
+        ReplicatorCommand::Status(a) => status(&a, out),
+        ReplicatorCommand::Problems(a) => problems(&a, out),
+    }
+}
+
+fn replica_error(e: ReplicaError) -> Error {
+    if e.is_directory() {
+        Error::Directory(e.to_string())
+    } else {
+        Error::Io(e.to_string())
+    }
+}
+
+fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
+    out.write_all(s.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::Io(format!("stdout: {e}")))
+}
+
+/// The replica of a command: `--replica`, else `<state dir>/ocsh/replica-<name>.sqlite`
+/// for the directory and base that the flags, `OCSH_*` variables and profile name
+/// (without connecting, and without asking for a password).
+pub fn replica_path(d: &DirectoryArgs) -> Result<PathBuf, Error> {
+    if let Some(p) = &d.replica {
+        return Ok(p.clone());
+    }
+    let cfg = config::load_config(d.config.as_deref())?;
+    let profile = d
+        .profile
+        .as_deref()
+        .or(cfg.default_profile.as_deref())
+        .and_then(|name| cfg.profiles.get(name));
+    let directory = d
+        .directory
+        .clone()
+        .or_else(|| profile.and_then(|p| p.directory.clone()))
+        .unwrap_or_else(|| "demo".into());
+    let base = d
+        .base
+        .clone()
+        .or_else(|| profile.and_then(|p| p.base.clone()));
+    crate::replica::default_path(&directory, base.as_deref()).ok_or_else(|| {
+        Error::Usage("no state directory for the default replica; give --replica FILE".into())
+    })
+}
+
+/// Writes a plan's staged settings change to its replica (the runner calls this after
+/// the directory entries).
+pub fn write_settings(change: SettingsChange) -> (SettingsChange, ApplyOutcome) {
+    let outcome = match Replica::open(&change.replica)
+        .and_then(|mut r| r.write_settings(&change.before, &change.after))
+    {
+        Ok(()) => ApplyOutcome::Applied,
+        Err(e @ ReplicaError::Conflict { .. }) => ApplyOutcome::Conflict(e.to_string()),
+        Err(e) => ApplyOutcome::Failed(e.to_string()),
+    };
+    (change, outcome)
+}
+
+fn connect(d: &DirectoryArgs) -> Result<(Workspace, PathBuf), Error> {
+    let resolved = config::resolve(d)?;
+    let path = replica_path(d)?;
+    let mut ws = Workspace::connect(&resolved.spec, &resolved.ldap, resolved.op_timeout)?;
+    ws.set_replica_path(Some(path.clone()));
+    Ok((ws, path))
+}
+
+/// One line for a cycle.
+fn cycle_line(r: &CycleReport) -> String {
+    let mut s = format!(
+        "cycle {} ({}: {}): {} added, {} changed, {} deleted; {} read, {} users, {} problems, {} ms\n",
+        r.cycle,
+        r.kind.name(),
+        r.reason,
+        r.added,
+        r.changed,
+        r.deleted,
+        r.seen,
+        r.users,
+        r.problems,
+        r.duration_ms
+    );
+    for e in &r.errors {
+        s.push_str(&format!("  skipped: {e}\n"));
+    }
+    s
+}
+
+fn cycle_json(r: &CycleReport, path: &std::path::Path) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
+    v["replica"] = serde_json::json!(path.display().to_string());
+    v
+}
+
+fn sync(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let (ws, path) = connect(&a.directory)?;
+    let mut replica = Replica::open(&path).map_err(replica_error)?;
+    let report = sync_now(&ws, &mut replica).map_err(replica_error)?;
+    match a.format {
+        // A cycle is one line, not a record set: CSV shows it like the table.
+        Format::Table | Format::Csv => write_out(out, &cycle_line(&report))?,
+        Format::Json => write_out(out, &format!("{:#}\n", cycle_json(&report, &path)))?,
+    }
+    Ok(crate::error::exit::OK)
+}
+
+fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The second signal ends the process at once (the open transaction is never
+        // committed, so the replica stays as it was); the first asks to stop after the
+        // cycle in progress.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
+            .map_err(|e| Error::Io(format!("cannot handle signals: {e}")))?;
+    }
+    let path = replica_path(&a.directory)?;
+    let resolved = config::resolve(&a.directory)?;
+    if a.format == Format::Table {
+        write_out(
+            out,
+            &format!(
+                "replicating {} into {}; Ctrl-C or SIGTERM stops after the cycle in progress\n",
+                resolved.ldap.url,
+                path.display()
+            ),
+        )?;
+    }
+    loop {
+        let outcome = Workspace::connect(&resolved.spec, &resolved.ldap, resolved.op_timeout)
+            .map_err(Error::from)
+            .and_then(|mut ws| {
+                ws.set_replica_path(Some(path.clone()));
+                let mut replica = Replica::open(&path).map_err(replica_error)?;
+                sync_now(&ws, &mut replica).map_err(replica_error)
+            });
+        match (outcome, a.format) {
+            (Ok(r), Format::Table | Format::Csv) => write_out(out, &cycle_line(&r))?,
+            (Ok(r), Format::Json) => write_out(out, &format!("{}\n", cycle_json(&r, &path)))?,
+            // The directory may come back: say so and go on (a cycle that failed while
+            // reading is also recorded in the replica). A replica that cannot be opened
+            // or written will not get better by waiting.
+            (Err(e @ Error::Directory(_)), _) => eprintln!("ocsh: cycle failed: {e}"),
+            (Err(e), _) => return Err(e),
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let interval = Replica::open(&path)
+            .and_then(|r| r.settings())
+            .map_or(crate::ocs::replicator::DEFAULT_INTERVAL, |s| s.interval());
+        let until = Instant::now() + Duration::from_secs(u64::from(interval));
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    if a.format == Format::Table {
+        write_out(out, "stopped\n")?;
+    }
+    Ok(crate::error::exit::OK)
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    t
+}
+
+fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    let path = replica_path(&a.common.directory)?;
+    let replica = Replica::open_existing(&path).map_err(replica_error)?;
+    let s = replica.status(a.cycles).map_err(replica_error)?;
+    if a.common.format == Format::Json {
+        let v = serde_json::to_value(&s).unwrap_or(serde_json::Value::Null);
+        write_out(out, &format!("{v:#}\n"))?;
+        return Ok(crate::error::exit::OK);
+    }
+    let mut text = String::new();
+    let mut line = |k: &str, v: String| text.push_str(&format!("{k:26}{v}\n"));
+    line(
+        "Replica",
+        format!("{} (schema {})", s.replica, s.schema_version),
+    );
+    line(
+        "Directory",
+        s.directory
+            .clone()
+            .unwrap_or_else(|| "(no cycle yet)".into()),
+    );
+    line("Backend", s.backend.clone());
+    line("InstanceID", s.instance_id.clone());
+    line(
+        "ReplicationCycleInterval",
+        format!("{} s", s.replication_cycle_interval),
+    );
+    line("RegenerateCookiesNow", s.regenerate_cookies_now.to_string());
+    line(
+        "Users",
+        format!("{} ({} enabled)", s.users, s.enabled_users),
+    );
+    line("Pools", s.pools.to_string());
+    line("SIP domains", s.sip_domains.to_string());
+    for c in &s.cookies {
+        line(
+            "Cookie",
+            format!(
+                "{}: {} {} (cycle {}, {})",
+                c.naming_context,
+                c.tracking,
+                c.high_water,
+                c.cycle.map_or_else(|| "-".into(), |n| n.to_string()),
+                c.source
+            ),
+        );
+    }
+    if !s.cycles.is_empty() {
+        let mut t = table();
+        t.set_header([
+            "cycle", "kind", "started", "ended", "result", "added", "changed", "deleted",
+            "problems",
+        ]);
+        for c in &s.cycles {
+            t.add_row([
+                c.id.to_string(),
+                c.kind.clone(),
+                c.started_at.clone(),
+                c.ended_at.clone().unwrap_or_default(),
+                if c.errors.is_empty() || c.status != "failed" {
+                    c.status.clone()
+                } else {
+                    format!("failed: {}", c.errors.join("; "))
+                },
+                c.added.to_string(),
+                c.changed.to_string(),
+                c.deleted.to_string(),
+                c.problems.to_string(),
+            ]);
+        }
+        text.push_str(&format!("\nLast cycles\n{t}\n"));
+    }
+    let total: i64 = s.problem_counts.values().sum();
+    text.push_str(&format!("\nProblems (last successful cycle): {total}\n"));
+    for (k, n) in &s.problem_counts {
+        text.push_str(&format!("  {k:30}{n}\n"));
+    }
+    write_out(out, &text)?;
+    Ok(crate::error::exit::OK)
+}
+
+fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
+    if let Some(k) = &a.kind {
+        if crate::ocs::replicator::ProblemKind::from_name(k).is_none() {
+            let known: Vec<&str> = crate::ocs::replicator::ProblemKind::ALL
+                .iter()
+                .map(|k| k.name())
+                .collect();
+            return Err(Error::Usage(format!(
+                "--kind {k:?} is not a problem kind ({})",
+                known.join(", ")
+            )));
+        }
+    }
+    let path = replica_path(&a.common.directory)?;
+    let replica = Replica::open_existing(&path).map_err(replica_error)?;
+    let list: Vec<_> = replica
+        .problems()
+        .map_err(replica_error)?
+        .into_iter()
+        .filter(|p| a.kind.as_deref().is_none_or(|k| p.kind == k))
+        .collect();
+    if a.common.format == Format::Json {
+        let v = serde_json::to_value(&list).unwrap_or(serde_json::Value::Null);
+        write_out(out, &format!("{v:#}\n"))?;
+        return Ok(crate::error::exit::OK);
+    }
+    if a.common.format == Format::Csv {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let fail = |e: csv::Error| Error::Io(format!("csv: {e}"));
+        w.write_record(["kind", "user", "sip", "problem", "dn"])
+            .map_err(fail)?;
+        for p in &list {
+            let row = [
+                p.kind.as_str(),
+                p.sam.as_deref().unwrap_or(""),
+                p.sip.as_deref().unwrap_or(""),
+                &p.detail,
+                &p.dn,
+            ];
+            w.write_record(row).map_err(fail)?;
+        }
+        let bytes = w.into_inner().map_err(|e| Error::Io(format!("csv: {e}")))?;
+        write_out(out, &String::from_utf8_lossy(&bytes))?;
+        return Ok(crate::error::exit::OK);
+    }
+    if list.is_empty() {
+        write_out(out, "No problems.\n")?;
+        return Ok(crate::error::exit::OK);
+    }
+    let mut t = table();
+    t.set_header(["kind", "user", "sip", "problem", "dn"]);
+    for p in &list {
+        t.add_row([
+            p.kind.clone(),
+            p.sam.clone().unwrap_or_default(),
+            p.sip.clone().unwrap_or_default(),
+            p.detail.clone(),
+            p.dn.clone(),
+        ]);
+    }
+    write_out(out, &format!("{t}\n{} problem(s)\n", list.len()))?;
+    Ok(crate::error::exit::OK)
+}
