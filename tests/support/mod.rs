@@ -204,6 +204,9 @@ pub struct Server {
     pub setup_output: String,
     // Field order matters: the guard stops the server before the temp dir goes.
     _guard: StopGuard,
+    /// Samba only: the lock all Samba tests share (ports 389/636 are fixed), released
+    /// after the guard has stopped the server.
+    _lock: Option<std::fs::File>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -279,6 +282,7 @@ impl Server {
             secrets,
             setup_output: String::from_utf8_lossy(&out.stdout).into_owned(),
             _guard: guard,
+            _lock: None,
             _temp: temp,
         })
     }
@@ -306,9 +310,18 @@ impl Server {
     /// is reused between runs: each run restores it (about a second) instead of
     /// provisioning (about 9 s). Needs root and ports 389/636.
     pub fn samba() -> Result<Server, String> {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/tmp/ocsh-samba.lock")
+            .map_err(|e| format!("/tmp/ocsh-samba.lock: {e}"))?;
+        fs4::FileExt::lock(&lock).map_err(|e| format!("flock /tmp/ocsh-samba.lock: {e}"))?;
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ocsh-samba");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        Server::start(ServerKind::Samba, dir, None, &[])
+        let mut server = Server::start(ServerKind::Samba, dir, None, &[])?;
+        server._lock = Some(lock);
+        Ok(server)
     }
 
     fn pw_file(&self) -> PathBuf {
