@@ -12,16 +12,16 @@
 //! interval unchanged; `replicator.interval = 120` is planned, and written only with
 //! `--apply`.
 //!
-//! Servers: OpenLDAP on two free loopback ports in a temp dir; Samba (root, ports
-//! 389/636) in `<target tmp>/ocsh-samba-replica`, restored from its snapshot, and never
-//! at the same time as another test's Samba (`flock` on `/tmp/ocsh-samba.lock`). Under
+//! Servers come from `tests/support` (shared with the behaviour suite): OpenLDAP on its
+//! own ports in a temp dir; Samba (root, ports 389/636) restored from the shared snapshot,
+//! never at the same time as another test's Samba (`flock` on `/tmp/ocsh-samba.lock`). Under
 //! `CI=true` a server that cannot start fails the test; elsewhere the test says SKIPPED
 //! loudly. `OCSH_TEST_BACKENDS=embedded,openldap,samba` (the default) selects backends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,268 +42,17 @@ const LEFTOVERS: &str = include_str!("fixtures/child-domain-leftovers.ldif");
 const DEMO: &str = ocsh::directory::demo::DEMO_LDIF;
 
 // ---------------------------------------------------------------------------------------
-// Harness: selection, skips, servers
+// Harness: the lab servers, selection and skips are the shared ones of `tests/support`
 // ---------------------------------------------------------------------------------------
 
-fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
+mod support;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
+use support::{Server, say, selected, server_unavailable};
 
-fn selected(backend: &str) -> bool {
-    let list =
-        std::env::var("OCSH_TEST_BACKENDS").unwrap_or_else(|_| "embedded,openldap,samba".into());
-    let on = list
-        .split(',')
-        .any(|b| b.trim().eq_ignore_ascii_case(backend));
-    if !on {
-        say(&format!(
-            "replicator::{backend}: not selected (OCSH_TEST_BACKENDS={list}), not run"
-        ));
-    }
-    on
-}
+/// The replicator's own OpenLDAP ports, apart from the behaviour suite's and a
+/// developer's instance on 3389.
+const SLAPD_PORTS: (u16, u16) = (3689, 3936);
 
-fn unavailable(backend: &str, details: &str) {
-    if in_ci() {
-        panic!(
-            "replicator::{backend}: the server could not start, and CI=true makes that a failure:\n{details}"
-        );
-    }
-    say(&format!(
-        "\n==================== SKIPPED (not CI): replicator::{backend}: the server could not start ====================\n\
-         {details}\n(under CI=true this is a failure; tests/servers/README.md tells how to set the server up)\n\
-         ===============================================================================================\n"
-    ));
-}
-
-fn script_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/servers")
-        .join(name)
-}
-
-fn transcript(what: &str, out: &Output) -> String {
-    format!(
-        "{what}: {}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// A loopback port nobody listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn port_busy(port: u16) -> bool {
-    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    OpenLdap,
-    Samba,
-}
-
-/// A lab server, stopped (by its own stop script, by PID) when dropped.
-struct Server {
-    kind: Kind,
-    dir: PathBuf,
-    url: String,
-    bind_dn: String,
-    password: String,
-    secrets: tempfile::TempDir,
-    // Samba: the lock that keeps other tests' Samba away; released after the stop.
-    _lock: Option<std::fs::File>,
-    _temp: Option<tempfile::TempDir>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let stop = match self.kind {
-            Kind::OpenLdap => "openldap-stop.sh",
-            Kind::Samba => "samba-stop.sh",
-        };
-        match Command::new(script_path(stop))
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .output()
-        {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => say(&transcript(&format!("{stop} {}", self.dir.display()), &o)),
-            Err(e) => say(&format!("cannot run {stop}: {e}")),
-        }
-    }
-}
-
-fn read_env(dir: &Path) -> Result<std::collections::HashMap<String, String>, String> {
-    let text = std::fs::read_to_string(dir.join("env"))
-        .map_err(|e| format!("{}/env: {e}", dir.display()))?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            // KEY='value' with '\'' for a quote.
-            (
-                k.trim().to_string(),
-                v.replace("'\\''", "'").trim_matches('\'').to_string(),
-            )
-        })
-        .collect())
-}
-
-impl Server {
-    fn start(
-        kind: Kind,
-        dir: PathBuf,
-        vars: &[(&str, String)],
-        lock: Option<std::fs::File>,
-        temp: Option<tempfile::TempDir>,
-    ) -> Result<Server, String> {
-        let setup = match kind {
-            Kind::OpenLdap => "openldap-setup.sh",
-            Kind::Samba => "samba-setup.sh",
-        };
-        let mut cmd = Command::new(script_path(setup));
-        cmd.arg(&dir).stdin(Stdio::null());
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
-        let secrets = tempfile::tempdir().map_err(|e| e.to_string())?;
-        // From here on, a half-started server is stopped by the guard's drop.
-        let mut server = Server {
-            kind,
-            dir: dir.clone(),
-            url: String::new(),
-            bind_dn: String::new(),
-            password: String::new(),
-            secrets,
-            _lock: lock,
-            _temp: temp,
-        };
-        let out = cmd
-            .output()
-            .map_err(|e| format!("cannot run tests/servers/{setup}: {e}"))?;
-        if !out.status.success() {
-            return Err(transcript(&format!("{setup} {}", dir.display()), &out));
-        }
-        let env = read_env(&dir)?;
-        let get = |k: &str| env.get(k).cloned().ok_or_else(|| format!("env has no {k}"));
-        server.url = get("OCSH_TEST_LDAP_URL")?;
-        server.bind_dn = get("OCSH_TEST_BIND_DN")?;
-        server.password = get("OCSH_TEST_PASSWORD")?;
-        std::fs::write(server.secrets.path().join("pw"), &server.password)
-            .map_err(|e| e.to_string())?;
-        Ok(server)
-    }
-
-    fn openldap() -> Result<Server, String> {
-        let temp = tempfile::Builder::new()
-            .prefix("ocsh-slapd-replica-")
-            .tempdir()
-            .map_err(|e| e.to_string())?;
-        let dir = temp.path().to_path_buf();
-        Server::start(
-            Kind::OpenLdap,
-            dir,
-            &[
-                ("PORT", free_port().to_string()),
-                ("TLSPORT", String::new()),
-            ],
-            None,
-            Some(temp),
-        )
-    }
-
-    fn samba() -> Result<Server, String> {
-        if !nix_root() {
-            return Err("Samba needs root (ports 389/636)".into());
-        }
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open("/tmp/ocsh-samba.lock")
-            .map_err(|e| format!("/tmp/ocsh-samba.lock: {e}"))?;
-        let waited = Instant::now();
-        fs4::FileExt::lock(&lock).map_err(|e| format!("flock /tmp/ocsh-samba.lock: {e}"))?;
-        // A Samba that does not take the lock may still be going away.
-        while (port_busy(389) || port_busy(636)) && waited.elapsed() < Duration::from_secs(120) {
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        if waited.elapsed() > Duration::from_secs(1) {
-            say(&format!(
-                "replicator::samba: waited {:.1} s for the Samba lock and ports 389/636",
-                waited.elapsed().as_secs_f64()
-            ));
-        }
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ocsh-samba-replica");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        Server::start(Kind::Samba, dir, &[], Some(lock), None)
-    }
-
-    fn tool(&self, tool: &str) -> Command {
-        let mut cmd = Command::new(tool);
-        cmd.args(["-x", "-H", &self.url, "-D", &self.bind_dn, "-y"])
-            .arg(self.secrets.path().join("pw"));
-        cmd
-    }
-
-    fn run_tool(&self, tool: &str, args: &[&str], input: &str) {
-        let mut child = self
-            .tool(tool)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{tool}: {e}"));
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", transcript(tool, &out));
-    }
-
-    fn load(&self, name: &str, text: &str) {
-        let path = self.secrets.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        let out = Command::new(script_path("load-ldif.sh"))
-            .arg(&self.url)
-            .arg(&path)
-            .env("OCSH_TEST_BIND_DN", &self.bind_dn)
-            .env("OCSH_TEST_PASSWORD", &self.password)
-            .env("ALLOW_ERRORS", "1")
-            .env("QUIET", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", transcript("load-ldif.sh", &out));
-    }
-}
-
-fn nix_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-// ---------------------------------------------------------------------------------------
-// A lab: a directory, how to change it behind ocsh's back, and a replica
 // ---------------------------------------------------------------------------------------
 
 enum Store {
@@ -346,20 +95,24 @@ impl Lab {
     }
 
     fn server(name: &'static str, server: Server) -> Lab {
-        server.load("child-domain-leftovers.ldif", LEFTOVERS);
+        let leftovers = match server.kind {
+            support::ServerKind::OpenLdap => LEFTOVERS.to_string(),
+            support::ServerKind::Samba => support::fixtures::leftovers_for_samba(),
+        };
+        server.load("child-domain-leftovers.ldif", &leftovers);
         server.load("demo-forest.ldif", DEMO);
         let temp = tempfile::tempdir().unwrap();
         let ldap = LdapOptions {
-            url: server.url.clone(),
+            url: server.env.ldap_url.clone(),
             connect_timeout: Duration::from_secs(10),
             op_timeout: Duration::from_secs(60),
-            bind_dn: Some(server.bind_dn.clone()),
-            password: Some(server.password.clone()),
+            bind_dn: Some(server.env.bind_dn.clone()),
+            password: Some(server.env.password.clone()),
             ..LdapOptions::default()
         };
         Lab {
             name,
-            spec: DirectorySpec::Ldap(server.url.clone()),
+            spec: DirectorySpec::Ldap(server.env.ldap_url.clone()),
             store: Store::Server(server),
             ldap,
             replica: temp.path().join("replica.sqlite"),
@@ -399,14 +152,7 @@ impl Lab {
     /// Replaces `attr` of `dn` with `values` behind ocsh's back.
     fn replace(&self, dn: &str, attr: &str, values: &[&str]) {
         match &self.store {
-            Store::Server(s) => {
-                let mut ldif = format!("dn: {dn}\nchangetype: modify\nreplace: {attr}\n");
-                for v in values {
-                    ldif.push_str(&format!("{attr}: {v}\n"));
-                }
-                ldif.push_str("-\n");
-                s.run_tool("ldapmodify", &[], &ldif);
-            }
+            Store::Server(s) => s.replace(dn, attr, values),
             Store::Embedded(path) => {
                 let other = EmbeddedDirectory::open(path).unwrap();
                 let before = other
@@ -431,7 +177,7 @@ impl Lab {
 
     fn delete(&self, dn: &str) {
         match &self.store {
-            Store::Server(s) => s.run_tool("ldapdelete", &[dn], ""),
+            Store::Server(s) => s.ldapmodify(&format!("dn: {dn}\nchangetype: delete\n")),
             Store::Embedded(path) => {
                 let text = std::fs::read_to_string(path).unwrap();
                 let kept: Vec<_> = ldif::parse(&text, "forest.ldif")
@@ -447,7 +193,9 @@ impl Lab {
     /// Renames `dn` to `new_rdn` under the same parent (servers only).
     fn rename(&self, dn: &str, new_rdn: &str) {
         if let Store::Server(s) = &self.store {
-            s.run_tool("ldapmodrdn", &["-r", dn, new_rdn], "");
+            s.ldapmodify(&format!(
+                "dn: {dn}\nchangetype: modrdn\nnewrdn: {new_rdn}\ndeleteoldrdn: 1\n"
+            ));
         }
     }
 
@@ -467,8 +215,8 @@ impl Lab {
                 cmd.arg("--directory").arg(path);
             }
             Store::Server(s) => {
-                cmd.args(["--directory", &s.url, "--bind-dn", &s.bind_dn])
-                    .env("OCSH_PASSWORD", &s.password);
+                cmd.args(["--directory", &s.env.ldap_url, "--bind-dn", &s.env.bind_dn])
+                    .env("OCSH_PASSWORD", &s.env.password);
             }
         }
         cmd.arg("--replica").arg(&self.replica);
@@ -773,7 +521,7 @@ fn scenario(lab: &mut Lab) {
 
 #[test]
 fn embedded() {
-    if !selected("embedded") {
+    if !selected("embedded", "replicator::embedded") {
         return;
     }
     let started = Instant::now();
@@ -787,13 +535,13 @@ fn embedded() {
 
 #[test]
 fn openldap() {
-    if !selected("openldap") {
+    if !selected("openldap", "replicator::openldap") {
         return;
     }
     let started = Instant::now();
-    let server = match Server::openldap() {
+    let server = match Server::openldap(SLAPD_PORTS.0, SLAPD_PORTS.1) {
         Ok(s) => s,
-        Err(details) => return unavailable("openldap", &details),
+        Err(details) => return server_unavailable("replicator::openldap", "slapd", &details),
     };
     let setup = started.elapsed();
     let mut lab = Lab::server("openldap", server);
@@ -807,13 +555,13 @@ fn openldap() {
 
 #[test]
 fn samba() {
-    if !selected("samba") {
+    if !selected("samba", "replicator::samba") {
         return;
     }
     let started = Instant::now();
     let server = match Server::samba() {
         Ok(s) => s,
-        Err(details) => return unavailable("samba", &details),
+        Err(details) => return server_unavailable("replicator::samba", "Samba AD", &details),
     };
     let setup = started.elapsed();
     let mut lab = Lab::server("samba", server);
