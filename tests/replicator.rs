@@ -57,7 +57,7 @@ const SLAPD_PORTS: (u16, u16) = (3689, 3936);
 
 enum Store {
     Embedded(PathBuf),
-    Server(Server),
+    Server(Box<Server>),
 }
 
 struct Lab {
@@ -113,7 +113,7 @@ impl Lab {
         Lab {
             name,
             spec: DirectorySpec::Ldap(server.env.ldap_url.clone()),
-            store: Store::Server(server),
+            store: Store::Server(Box::new(server)),
             ldap,
             replica: temp.path().join("replica.sqlite"),
             temp,
