@@ -216,8 +216,10 @@ pub fn api_markdown(session: &Session) -> Result<String, String> {
     }
     let mut out = String::from(INTRO);
     out.push_str("\n## Functions\n\n| call | does |\n|---|---|\n");
-    for list in globals.values() {
-        for (sig, doc) in list {
+    // Overloads come in the engine's hash order: sort them so the file is stable.
+    for list in globals.values_mut() {
+        list.sort();
+        for (sig, doc) in list.iter() {
             let _ = writeln!(out, "| `{sig}` | {} |", doc.replace('|', "\\|"));
         }
     }
