@@ -153,25 +153,7 @@ impl Lab {
     fn replace(&self, dn: &str, attr: &str, values: &[&str]) {
         match &self.store {
             Store::Server(s) => s.replace(dn, attr, values),
-            Store::Embedded(path) => {
-                let other = EmbeddedDirectory::open(path).unwrap();
-                let before = other
-                    .entries()
-                    .into_iter()
-                    .find(|e| same_dn(&e.dn, dn))
-                    .unwrap_or_else(|| panic!("no {dn}"))
-                    .get(attr)
-                    .to_vec();
-                let change = AttrChange {
-                    attr: attr.into(),
-                    before,
-                    after: values.iter().map(|v| v.to_string()).collect(),
-                };
-                block_on(async {
-                    other.modify(dn, &[change]).await.unwrap();
-                    other.commit().await.unwrap();
-                });
-            }
+            Store::Embedded(path) => support::replace_in_ldif(path, dn, attr, values),
         }
     }
 

@@ -73,6 +73,33 @@ pub fn server_unavailable(test: &str, what: &str, details: &str) {
     ));
 }
 
+/// Replaces `attr` of `dn` in an LDIF file as another writer would: a second
+/// `EmbeddedDirectory` on the same file, modify (against the current values), commit.
+pub fn replace_in_ldif(path: &Path, dn: &str, attr: &str, values: &[&str]) {
+    use ocsh::directory::{AttrChange, Directory, EmbeddedDirectory};
+    let other = EmbeddedDirectory::open(path).unwrap();
+    let before = other
+        .entries()
+        .into_iter()
+        .find(|e| ocsh::ocs::dn::same_dn(&e.dn, dn))
+        .unwrap_or_else(|| panic!("no {dn} in {}", path.display()))
+        .get(attr)
+        .to_vec();
+    let change = AttrChange {
+        attr: attr.to_string(),
+        before,
+        after: values.iter().map(|v| v.to_string()).collect(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        other.modify(dn, &[change]).await.unwrap();
+        other.commit().await.unwrap();
+    });
+}
+
 /// The settings a setup script writes to `DIR/env`.
 #[derive(Debug, Clone)]
 pub struct ServerEnv {
