@@ -338,6 +338,33 @@ fn row_from_entry(
     ))
 }
 
+/// A user's columns as named SQL parameters, for both the insert and the update.
+// `&String`, not `&str`: an unsized `str` cannot become a `&dyn ToSql`.
+#[allow(clippy::ptr_arg)]
+fn user_row<'a>(
+    u: &'a ReplicaUser,
+    key: &'a String,
+    cycle: &'a i64,
+) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
+    vec![
+        (":dn", &u.dn),
+        (":dn_key", key),
+        (":guid", &u.guid),
+        (":sam", &u.sam),
+        (":upn", &u.upn),
+        (":mail", &u.mail),
+        (":display_name", &u.display_name),
+        (":enabled", &u.enabled),
+        (":sip", &u.sip),
+        (":home_server", &u.home_server),
+        (":flags", &u.flags),
+        (":federation", &u.federation),
+        (":remote_access", &u.remote_access),
+        (":change_marker", &u.change_marker),
+        (":changed_in", cycle),
+    ]
+}
+
 /// True when the OCS view differs (the marker and the cycle do not count).
 fn content_differs(a: &ReplicaUser, b: &ReplicaUser) -> bool {
     let strip = |u: &ReplicaUser| ReplicaUser {
@@ -415,29 +442,15 @@ impl Upsert<'_, '_> {
         match existing {
             Some((id, old)) => {
                 if content_differs(&old, &new) {
+                    let mut row = user_row(&new, &key, &self.cycle);
+                    row.push((":id", &id));
                     tx.prepare_cached(
-                        "UPDATE users SET dn = ?2, dn_key = ?3, guid = ?4, sam = ?5, upn = ?6, mail = ?7, display_name = ?8,
-                         enabled = ?9, sip = ?10, home_server = ?11, flags = ?12, federation = ?13, remote_access = ?14,
-                         change_marker = ?15, changed_in = ?16 WHERE id = ?1",
+                        "UPDATE users SET dn = :dn, dn_key = :dn_key, guid = :guid, sam = :sam, upn = :upn, mail = :mail,
+                         display_name = :display_name, enabled = :enabled, sip = :sip, home_server = :home_server,
+                         flags = :flags, federation = :federation, remote_access = :remote_access,
+                         change_marker = :change_marker, changed_in = :changed_in WHERE id = :id",
                     )?
-                    .execute(params![
-                        id,
-                        new.dn,
-                        key,
-                        new.guid,
-                        new.sam,
-                        new.upn,
-                        new.mail,
-                        new.display_name,
-                        new.enabled,
-                        new.sip,
-                        new.home_server,
-                        new.flags,
-                        new.federation,
-                        new.remote_access,
-                        new.change_marker,
-                        self.cycle
-                    ])?;
+                    .execute(row.as_slice())?;
                     self.counts.changed += 1;
                 } else if old.change_marker != new.change_marker {
                     tx.prepare_cached("UPDATE users SET change_marker = ?2 WHERE id = ?1")?
@@ -449,25 +462,10 @@ impl Upsert<'_, '_> {
                 tx.prepare_cached(
                     "INSERT INTO users (dn, dn_key, guid, sam, upn, mail, display_name, enabled, sip, home_server, flags,
                      federation, remote_access, change_marker, changed_in)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     VALUES (:dn, :dn_key, :guid, :sam, :upn, :mail, :display_name, :enabled, :sip, :home_server, :flags,
+                     :federation, :remote_access, :change_marker, :changed_in)",
                 )?
-                .execute(params![
-                    new.dn,
-                    key,
-                    new.guid,
-                    new.sam,
-                    new.upn,
-                    new.mail,
-                    new.display_name,
-                    new.enabled,
-                    new.sip,
-                    new.home_server,
-                    new.flags,
-                    new.federation,
-                    new.remote_access,
-                    new.change_marker,
-                    self.cycle
-                ])?;
+                .execute(user_row(&new, &key, &self.cycle).as_slice())?;
                 self.counts.added += 1;
                 self.seen_rows.insert(tx.last_insert_rowid());
             }
