@@ -1187,10 +1187,7 @@ fn embedded_apply_keeps_a_change_made_to_the_file_meanwhile() {
     );
     // Another writer changes the same value in the file: 256 -> 320.
     let other = EmbeddedDirectory::open(&path).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::block_on(async {
         let change = AttrChange {
             attr: "msRTCSIP-OptionFlags".into(),
             before: strings(&["256"]),

@@ -222,13 +222,8 @@ fn embedded_and_openldap_select_the_same_entries() {
     all.extend(leftovers);
     all.extend(demo);
     let embedded = EmbeddedDirectory::from_ldif(&ldif::write(&all), "differential").unwrap();
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let (mismatches, took) = timed(|| {
-        rt.block_on(async {
+        support::block_on(async {
             let server: Arc<dyn Directory> = ocsh::directory::open(
                 &DirectorySpec::Ldap(lab.env.ldap_url.clone()),
                 &lab.env.ldap_options(),
@@ -238,7 +233,10 @@ fn embedded_and_openldap_select_the_same_entries() {
             // Same content: every entry, by DN.
             let everything = dns(&embedded, "(objectClass=*)").await.unwrap();
             assert_eq!(everything.len(), all.len());
-            assert_eq!(everything, dns(server.as_ref(), "(objectClass=*)").await.unwrap());
+            assert_eq!(
+                everything,
+                dns(server.as_ref(), "(objectClass=*)").await.unwrap()
+            );
 
             let mut mismatches = Vec::new();
             for (filter, must_match) in FILTERS {
@@ -302,10 +300,7 @@ fn embedded_follows_ad_where_openldap_differs() {
         return;
     }
     let dir = ocsh::directory::demo::demo_directory().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::block_on(async {
         let upper = dns(&dir, "(msRTCSIP-UserEnabled=TRUE)").await.unwrap();
         assert!(!upper.is_empty());
         assert_eq!(
@@ -351,10 +346,7 @@ fn embedded_dn_valued_attributes_have_no_substring_match() {
         return;
     }
     let dir = ocsh::directory::demo::demo_directory().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::block_on(async {
         for filter in [
             "(msRTCSIP-PrimaryHomeServer=*pool01*)",
             "(msRTCSIP-PrimaryHomeServer=CN=LC Services*)",

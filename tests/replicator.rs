@@ -47,7 +47,7 @@ const DEMO: &str = ocsh::directory::demo::DEMO_LDIF;
 
 mod support;
 
-use support::{Server, say, selected, server_unavailable};
+use support::{Server, block_on, say, selected, server_unavailable};
 
 /// The replicator's own OpenLDAP ports, apart from the behaviour suite's and a
 /// developer's instance on 3389.
@@ -68,14 +68,6 @@ struct Lab {
     replica: PathBuf,
     temp: tempfile::TempDir,
     timings: Vec<(String, Duration)>,
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 impl Lab {

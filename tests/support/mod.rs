@@ -73,6 +73,16 @@ pub fn server_unavailable(test: &str, what: &str, details: &str) {
     ));
 }
 
+/// Runs a future to completion on a fresh current-thread runtime (I/O and timers on):
+/// tests are synchronous, the directory trait is not.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 /// Replaces `attr` of `dn` in an LDIF file as another writer would: a second
 /// `EmbeddedDirectory` on the same file, modify (against the current values), commit.
 pub fn replace_in_ldif(path: &Path, dn: &str, attr: &str, values: &[&str]) {
@@ -90,11 +100,7 @@ pub fn replace_in_ldif(path: &Path, dn: &str, attr: &str, values: &[&str]) {
         before,
         after: values.iter().map(|v| v.to_string()).collect(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         other.modify(dn, &[change]).await.unwrap();
         other.commit().await.unwrap();
     });
