@@ -9,7 +9,7 @@
 //! `OCSH_TEST_BACKENDS=embedded,openldap,samba` (the default) selects the backends. A
 //! selected server that cannot start fails the test under `CI=true`, and is skipped with
 //! a loud `SKIPPED (not CI)` line otherwise. The servers come from `tests/servers/`:
-//! OpenLDAP on ports 3489/3736 in a temp dir; Samba (root, ports 389/636) in
+//! OpenLDAP on free loopback ports in a temp dir; Samba (root, ports 389/636) in
 //! `target/tmp/ocsh-samba`, restored from its snapshot on every run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a test failure
 
@@ -1119,8 +1119,7 @@ fn openldap() {
     if !support::selected("openldap", "backends::openldap") {
         return;
     }
-    let (b, setup) =
-        timed(|| Server::openldap(3489, 3736).map(|server| Backend::server("openldap", server)));
+    let (b, setup) = timed(|| Server::openldap().map(|server| Backend::server("openldap", server)));
     match b {
         Ok(b) => run_cases(&b, setup),
         Err(details) => support::server_unavailable("backends::openldap", "slapd", &details),

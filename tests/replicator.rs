@@ -49,10 +49,6 @@ mod support;
 
 use support::{Server, block_on, say, selected, server_unavailable};
 
-/// The replicator's own OpenLDAP ports, apart from the behaviour suite's and a
-/// developer's instance on 3389.
-const SLAPD_PORTS: (u16, u16) = (3689, 3936);
-
 // ---------------------------------------------------------------------------------------
 
 enum Store {
@@ -513,7 +509,7 @@ fn openldap() {
         return;
     }
     let started = Instant::now();
-    let server = match Server::openldap(SLAPD_PORTS.0, SLAPD_PORTS.1) {
+    let server = match Server::openldap() {
         Ok(s) => s,
         Err(details) => return server_unavailable("replicator::openldap", "slapd", &details),
     };

@@ -183,6 +183,16 @@ impl ServerEnv {
     }
 }
 
+/// A loopback TCP port nothing listens on now (the system picks it).
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| format!("no free loopback port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
 /// Which lab server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
@@ -320,9 +330,10 @@ impl Server {
         })
     }
 
-    /// A fresh slapd in a new temp dir, on the given ports (not the default 3389/3636, so
-    /// that a developer's own instance is left alone).
-    pub fn openldap(port: u16, tls_port: u16) -> Result<Server, String> {
+    /// A fresh slapd in a new temp dir, on two free loopback ports the system picks: fixed
+    /// ports collide when two suites or two checkouts run at once.
+    pub fn openldap() -> Result<Server, String> {
+        let (port, tls_port) = (free_port()?, free_port()?);
         let temp = tempfile::Builder::new()
             .prefix("ocsh-slapd-")
             .tempdir()
