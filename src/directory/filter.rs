@@ -257,6 +257,19 @@ fn equality(entry: &Entry, attr: &str, value: &str) -> bool {
     values_of(entry, attr).any(|v| values_equal(attr, v, value))
 }
 
+/// What two values of `attr` are compared by for equality, as a key: equal keys for
+/// every pair [`Filter::matches`] finds equal (the embedded store indexes by it). DN
+/// values by their normalized DN, other values case-insensitively.
+pub(crate) fn equality_key(attr: &str, value: &str) -> String {
+    if is_dn_attribute(attr) {
+        Dn::parse(value)
+            .map(|dn| dn.normalized())
+            .unwrap_or_else(|_| value.trim().to_lowercase())
+    } else {
+        value.to_lowercase()
+    }
+}
+
 fn values_equal(attr: &str, stored: &str, assertion: &str) -> bool {
     if is_dn_attribute(attr) {
         same_dn(stored, assertion)

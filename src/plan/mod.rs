@@ -79,6 +79,9 @@ pub struct Plan {
     users: HashMap<String, (usize, OcsUser, OcsUser)>,
     /// The replicator's settings, when a script changed them.
     settings: Option<SettingsChange>,
+    /// Lower-cased SIP address -> the keys of `users` whose staged view holds it, so a
+    /// uniqueness check costs a lookup, not a pass over the plan.
+    by_sip: HashMap<String, Vec<String>>,
 }
 
 impl Plan {
@@ -145,10 +148,21 @@ impl Plan {
         self.users.values().map(|(_, _, current)| current)
     }
 
+    /// The staged user views whose SIP address is `key` (lower-cased).
+    pub fn staged_holders<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a OcsUser> + 'a {
+        self.by_sip
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.users.get(k))
+            .map(|(_, _, current)| current)
+    }
+
     /// Stages `changes` on the user `read` (as it was read from the directory). Changes
     /// that undo earlier ones drop out; `before` always stays the value first read.
     pub fn stage(&mut self, read: &OcsUser, changes: &[UserChange], warnings: Vec<String>) {
         let key = normalize(&read.dn).unwrap_or_else(|_| read.dn.to_lowercase());
+        let user_key = key.clone();
         let (index, original, current) = self.users.entry(key).or_insert_with(|| {
             self.entries.push(StagedEntry {
                 dn: read.dn.clone(),
@@ -158,7 +172,23 @@ impl Plan {
             });
             (self.entries.len() - 1, read.clone(), read.clone())
         });
+        let old_sip = current.sip().map(str::to_lowercase);
         current.apply(changes);
+        let new_sip = current.sip().map(str::to_lowercase);
+        if old_sip != new_sip {
+            if let Some(holders) = old_sip.and_then(|s| self.by_sip.get_mut(&s)) {
+                holders.retain(|k| *k != user_key);
+            }
+            if let Some(sip) = new_sip {
+                self.by_sip.entry(sip).or_default().push(user_key.clone());
+            }
+        } else if let Some(sip) = new_sip {
+            // First staging of a user who already held an address.
+            let holders = self.by_sip.entry(sip).or_default();
+            if !holders.contains(&user_key) {
+                holders.push(user_key.clone());
+            }
+        }
         let entry = &mut self.entries[*index];
         for change in changes {
             let before = original.get(&change.attr).to_vec();
@@ -186,6 +216,7 @@ impl Plan {
     pub fn discard(&mut self) {
         self.entries.clear();
         self.users.clear();
+        self.by_sip.clear();
         self.settings = None;
     }
 }

@@ -393,7 +393,7 @@ impl Workspace {
             .collect();
         holders.extend(
             self.plan
-                .staged_views()
+                .staged_holders(&key)
                 .filter(|u| holds(u))
                 .map(|u| u.dn.clone()),
         );

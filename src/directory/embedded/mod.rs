@@ -14,7 +14,9 @@
 //! each precondition again, and renames the result into place before the lock goes.
 
 mod file;
+mod index;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -77,7 +79,11 @@ struct Writer {
 struct State {
     entries: Vec<Stored>,
     /// Normalized DN → position in `entries`.
-    index: HashMap<String, usize>,
+    by_dn: HashMap<String, usize>,
+    /// Parent position → the positions of its children, ascending.
+    children: HashMap<u32, Vec<u32>>,
+    /// Equality and presence indexes of the lookup attributes.
+    lookup: index::Index,
     /// The change counter: the highest `uSNChanged` in the file at load, bumped by every
     /// successful modify (which writes it into the entry, as AD does) and by a reload
     /// that found entries changed by another writer.
@@ -94,8 +100,11 @@ struct State {
 #[derive(Debug)]
 struct Stored {
     entry: Entry,
-    /// Parsed once at load, since every search tests every entry's scope.
-    dn: Dn,
+    /// The position of the parent entry, when the file holds it: scopes are tested by
+    /// following these, without comparing DNs.
+    parent: Option<u32>,
+    /// The number of RDNs of the DN.
+    depth: u32,
     /// The counter value of the entry's last modify (its `uSNChanged`); 0 when it has
     /// none.
     changed_at: u64,
@@ -322,16 +331,23 @@ fn from_snapshot(snapshot: &file::Snapshot, name: &str) -> Result<State, DirErro
 
 fn build(entries: Vec<Entry>) -> Result<State, DirError> {
     let mut stored = Vec::with_capacity(entries.len());
-    let mut index = HashMap::with_capacity(entries.len());
+    let mut by_dn = HashMap::with_capacity(entries.len());
+    // The parent's normalized DN of each entry, resolved to positions once all are in.
+    let mut parents = Vec::with_capacity(entries.len());
     let mut counter = 0;
     for entry in entries {
         let dn = parse_dn(&entry.dn)?;
-        if index.insert(dn.normalized(), stored.len()).is_some() {
+        if by_dn.insert(dn.normalized(), stored.len()).is_some() {
             return Err(DirError::InvalidDn {
                 dn: entry.dn,
                 message: "two entries have this DN".into(),
             });
         }
+        parents.push(
+            dn.parent()
+                .filter(|p| p.depth() > 0)
+                .map(|p| p.normalized()),
+        );
         let changed_at = entry
             .first(CHANGE_MARKER)
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -339,13 +355,29 @@ fn build(entries: Vec<Entry>) -> Result<State, DirError> {
         counter = counter.max(changed_at);
         stored.push(Stored {
             entry,
-            dn,
+            parent: None,
+            depth: u32::try_from(dn.depth()).unwrap_or(u32::MAX),
             changed_at,
         });
     }
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (pos, parent) in parents.into_iter().enumerate() {
+        let parent = parent
+            .and_then(|p| by_dn.get(&p).copied())
+            .and_then(|p| u32::try_from(p).ok());
+        if let (Some(parent), Ok(pos32), Some(s)) =
+            (parent, u32::try_from(pos), stored.get_mut(pos))
+        {
+            s.parent = Some(parent);
+            children.entry(parent).or_default().push(pos32);
+        }
+    }
+    let lookup = index::Index::build(stored.iter().map(|s| &s.entry));
     Ok(State {
         entries: stored,
-        index,
+        by_dn,
+        children,
+        lookup,
         counter,
         hash: None,
         stamp: None,
@@ -360,11 +392,11 @@ fn build(entries: Vec<Entry>) -> Result<State, DirError> {
 fn marked_against(mut fresh: State, old: &State) -> State {
     let mut counter = old.counter.max(fresh.counter);
     let bump = counter + 1;
-    for e in &mut fresh.entries {
-        let before = old
-            .index
-            .get(&e.dn.normalized())
-            .and_then(|&i| old.entries.get(i));
+    for (key, &pos) in &fresh.by_dn {
+        let Some(e) = fresh.entries.get_mut(pos) else {
+            continue;
+        };
+        let before = old.by_dn.get(key).and_then(|&i| old.entries.get(i));
         let edited_by_hand = match before {
             Some(o) => o.entry != e.entry && e.changed_at <= o.changed_at,
             None => e.changed_at == 0,
@@ -396,7 +428,7 @@ fn apply_modify(
     dn: &str,
     changes: &[AttrChange],
 ) -> Result<(), DirError> {
-    let Some(&index) = state.index.get(&target.normalized()) else {
+    let Some(&index) = state.by_dn.get(&target.normalized()) else {
         return Err(DirError::NoSuchObject(dn.to_string()));
     };
     let Some(stored) = state.entries.get(index) else {
@@ -419,7 +451,7 @@ fn apply_modify(
             });
         }
     }
-    check_constraints(state, stored, changes)?;
+    check_constraints(state, target, stored, changes)?;
     if changes.is_empty() {
         return Ok(());
     }
@@ -427,10 +459,21 @@ fn apply_modify(
     let Some(stored) = state.entries.get_mut(index) else {
         return Err(DirError::NoSuchObject(dn.to_string()));
     };
+    let pos = u32::try_from(index).unwrap_or(u32::MAX);
     for change in changes {
+        state.lookup.update(
+            pos,
+            &change.attr,
+            stored.entry.get(&change.attr),
+            &change.after,
+        );
         stored.entry.set(&change.attr, change.after.clone());
     }
-    stored.entry.set(CHANGE_MARKER, vec![counter.to_string()]);
+    let marker = vec![counter.to_string()];
+    state
+        .lookup
+        .update(pos, CHANGE_MARKER, stored.entry.get(CHANGE_MARKER), &marker);
+    stored.entry.set(CHANGE_MARKER, marker);
     stored.changed_at = counter;
     state.counter = counter;
     Ok(())
@@ -453,7 +496,29 @@ fn parse_dn(text: &str) -> Result<Dn, DirError> {
     })
 }
 
-/// The cursor is the index in the entry vector where the next page's scan starts.
+/// True when the entry at `pos` is the one at `base` or lies below it, by following
+/// parents up to the base's depth; an entry whose parent the file lacks is compared by
+/// DN.
+fn within(state: &State, pos: u32, base: u32, base_depth: u32, base_dn: &Dn) -> bool {
+    let mut at = pos;
+    loop {
+        if at == base {
+            return true;
+        }
+        let Some(s) = state.entries.get(at as usize) else {
+            return false;
+        };
+        if s.depth <= base_depth {
+            return false;
+        }
+        match s.parent {
+            Some(p) => at = p,
+            None => return Dn::parse(&s.entry.dn).is_ok_and(|dn| dn.is_within(base_dn)),
+        }
+    }
+}
+
+/// The cursor is the position in the entry vector where the next page's scan starts.
 fn encode_cursor(index: usize) -> PageCursor {
     let index = u64::try_from(index).unwrap_or(u64::MAX);
     PageCursor(index.to_be_bytes().to_vec())
@@ -507,6 +572,7 @@ fn render(values: &[String]) -> String {
 /// Refuses, as AD would, what no precondition covers: schema and referential rules.
 fn check_constraints(
     state: &State,
+    dn: &Dn,
     stored: &Stored,
     changes: &[AttrChange],
 ) -> Result<(), DirError> {
@@ -533,7 +599,7 @@ fn check_constraints(
                     .into(),
             ));
         }
-        let renames = stored.dn.rdn().is_some_and(|rdn| {
+        let renames = dn.rdn().is_some_and(|rdn| {
             rdn.attr.eq_ignore_ascii_case(attr)
                 && !same_values(attr, &change.after, std::slice::from_ref(&rdn.value))
         });
@@ -563,7 +629,7 @@ fn check_constraints(
                 let exists = Dn::parse(value)
                     .ok()
                     .filter(|dn| dn.depth() > 0)
-                    .is_some_and(|dn| state.index.contains_key(&dn.normalized()));
+                    .is_some_and(|dn| state.by_dn.contains_key(&dn.normalized()));
                 if !exists {
                     return Err(refuse(format!(
                         "{attr} value {value:?} names no object in the directory"
@@ -587,9 +653,9 @@ impl Directory for EmbeddedDirectory {
             state
                 .entries
                 .iter()
-                .filter(|s| s.dn.depth() > 0)
+                .filter(|s| s.depth > 0)
                 .filter(|s| !domain_only || s.entry.is_a("domain") || s.entry.is_a("domainDNS"))
-                .min_by_key(|s| s.dn.depth())
+                .min_by_key(|s| s.depth)
         };
         let Some(domain) = shallowest(true).or_else(|| shallowest(false)) else {
             return Err(DirError::NoSuchObject(format!(
@@ -601,9 +667,9 @@ impl Directory for EmbeddedDirectory {
             attr: "CN".into(),
             value: "Configuration".into(),
         }];
-        config_rdns.extend(domain.dn.rdns().iter().cloned());
+        config_rdns.extend(parse_dn(&domain.entry.dn)?.rdns().iter().cloned());
         let config_nc = state
-            .index
+            .by_dn
             .get(&Dn::from_rdns(config_rdns).normalized())
             .and_then(|&i| state.entries.get(i))
             .map(|s| s.entry.dn.clone());
@@ -623,7 +689,7 @@ impl Directory for EmbeddedDirectory {
         let base = parse_dn(&request.base)?;
         self.refresh_if_changed()?;
         let state = self.read()?;
-        let base_index = match state.index.get(&base.normalized()) {
+        let base_index = match state.by_dn.get(&base.normalized()) {
             Some(&i) => i,
             // The root DSE: there is nothing to return unless the file holds it.
             None if base.depth() == 0 && request.scope == Scope::Base => {
@@ -635,20 +701,49 @@ impl Directory for EmbeddedDirectory {
             Some(c) => decode_cursor(c, state.entries.len())?,
             None => 0,
         };
-        let in_scope = |i: usize, s: &Stored| match request.scope {
-            Scope::Base => i == base_index,
-            Scope::OneLevel => s.dn.depth() == base.depth() + 1 && s.dn.is_within(&base),
-            Scope::Subtree => s.dn.is_within(&base),
+        let base_pos = u32::try_from(base_index).unwrap_or(u32::MAX);
+        // Where to look: the base alone, its children, or what the indexes narrow the
+        // filter to (every entry when they cannot), from the cursor on.
+        let listed: Option<Cow<'_, [u32]>> = match request.scope {
+            Scope::Base => Some(Cow::Owned(vec![base_pos])),
+            Scope::OneLevel => Some(
+                state
+                    .children
+                    .get(&base_pos)
+                    .map_or(Cow::Owned(Vec::new()), |c| Cow::Borrowed(c.as_slice())),
+            ),
+            Scope::Subtree => match state.lookup.candidates(&filter) {
+                index::Candidates::Some(list) => Some(list),
+                index::Candidates::All => None,
+            },
         };
+        let positions: Box<dyn Iterator<Item = u32> + '_> = match &listed {
+            Some(list) => {
+                let from = list.partition_point(|&p| (p as usize) < start);
+                Box::new(list.get(from..).unwrap_or_default().iter().copied())
+            }
+            None => Box::new(
+                u32::try_from(start).unwrap_or(u32::MAX)
+                    ..u32::try_from(state.entries.len()).unwrap_or(u32::MAX),
+            ),
+        };
+        let base_depth = state.entries.get(base_index).map_or(0, |s| s.depth);
         let page_size = request.page_size.clamp(1, MAX_PAGE_SIZE);
         let mut page = Page::default();
-        for (i, stored) in state.entries.iter().enumerate().skip(start) {
-            if !in_scope(i, stored) || !filter.matches(&stored.entry) {
+        for pos in positions {
+            let Some(stored) = state.entries.get(pos as usize) else {
+                continue;
+            };
+            if request.scope == Scope::Subtree && !within(&state, pos, base_pos, base_depth, &base)
+            {
+                continue;
+            }
+            if !filter.matches(&stored.entry) {
                 continue;
             }
             // One match past a full page: there is a next page, and it starts here.
             if page.entries.len() == page_size {
-                page.next = Some(encode_cursor(i));
+                page.next = Some(encode_cursor(pos as usize));
                 break;
             }
             page.entries.push(project(&stored.entry, &request.attrs));
