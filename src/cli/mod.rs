@@ -236,7 +236,8 @@ pub fn run_source(
         }
         return Err(Error::Script(e));
     }
-    let plan_json = render::plan_json(ws.plan());
+    // Only the JSON document shows it; building it costs as much as a pass over the plan.
+    let plan_json = (format == Format::Json).then(|| render::plan_json(ws.plan()));
     let planned = !ws.plan().is_empty();
     match format {
         Format::Table => {

@@ -356,7 +356,7 @@ pub fn write_all<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> String {
         }
         for (name, values) in entry.binary_attributes() {
             for value in values {
-                push_folded(&mut out, &format!("{name}:: {}", BASE64.encode(value)));
+                push_folded(&mut out, &[name, ":: ", &BASE64.encode(value)]);
             }
         }
     }
@@ -365,11 +365,11 @@ pub fn write_all<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> String {
 
 fn push_text(out: &mut String, name: &str, value: &str) {
     if value.is_empty() {
-        push_folded(out, &format!("{name}:"));
+        push_folded(out, &[name, ":"]);
     } else if is_safe_string(value) {
-        push_folded(out, &format!("{name}: {value}"));
+        push_folded(out, &[name, ": ", value]);
     } else {
-        push_folded(out, &format!("{name}:: {}", BASE64.encode(value)));
+        push_folded(out, &[name, ":: ", &BASE64.encode(value)]);
     }
 }
 
@@ -385,20 +385,27 @@ fn is_safe_string(value: &str) -> bool {
     !(bad_start || bad_end || bad_byte)
 }
 
-fn push_folded(out: &mut String, line: &str) {
-    let mut chars = line.chars();
-    let first: String = chars.by_ref().take(FOLD_WIDTH).collect();
-    out.push_str(&first);
-    out.push('\n');
-    loop {
-        let chunk: String = chars.by_ref().take(FOLD_WIDTH - 1).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        out.push(' ');
-        out.push_str(&chunk);
+/// Appends the line made of `parts`, folded: the first line holds `FOLD_WIDTH`
+/// characters, each continuation a space and `FOLD_WIDTH - 1` more.
+fn push_folded(out: &mut String, parts: &[&str]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    // Bytes bound characters: a line this short needs no folding.
+    if len <= FOLD_WIDTH {
+        parts.iter().for_each(|p| out.push_str(p));
         out.push('\n');
+        return;
     }
+    let (mut column, mut width) = (0, FOLD_WIDTH);
+    for c in parts.iter().flat_map(|p| p.chars()) {
+        if column == width {
+            out.push_str("\n ");
+            column = 0;
+            width = FOLD_WIDTH - 1;
+        }
+        out.push(c);
+        column += 1;
+    }
+    out.push('\n');
 }
 
 #[cfg(test)]

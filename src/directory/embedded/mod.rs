@@ -337,17 +337,14 @@ fn build(entries: Vec<Entry>) -> Result<State, DirError> {
     let mut counter = 0;
     for entry in entries {
         let dn = parse_dn(&entry.dn)?;
-        if by_dn.insert(dn.normalized(), stored.len()).is_some() {
+        let key = dn.normalized();
+        parents.push(parent_key(&key).map(str::to_owned));
+        if by_dn.insert(key, stored.len()).is_some() {
             return Err(DirError::InvalidDn {
                 dn: entry.dn,
                 message: "two entries have this DN".into(),
             });
         }
-        parents.push(
-            dn.parent()
-                .filter(|p| p.depth() > 0)
-                .map(|p| p.normalized()),
-        );
         let changed_at = entry
             .first(CHANGE_MARKER)
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -383,6 +380,22 @@ fn build(entries: Vec<Entry>) -> Result<State, DirError> {
         stamp: None,
         pending: Vec::new(),
     })
+}
+
+/// The parent's part of a normalized DN: what follows its first unescaped comma.
+fn parent_key(normalized: &str) -> Option<&str> {
+    let bytes = normalized.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            // The escaped character is never a separator (and never one of a UTF-8
+            // sequence's continuation bytes, which are all above 0x7f).
+            b'\\' => i += 2,
+            b',' => return normalized.get(i + 1..),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// Fresh content of the file, compared with what this directory held: entries another
@@ -1391,6 +1404,28 @@ mod tests {
         assert_eq!(get(&dir, JANE).get("pager"), ["9"]);
         block_on(dir.commit()).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), written);
+    }
+
+    #[test]
+    fn scopes_follow_parents_with_escaped_commas_and_missing_parents() {
+        assert_eq!(parent_key(r"cn=a\,b,ou=x\\,dc=y"), Some(r"ou=x\\,dc=y"));
+        assert_eq!(parent_key("dc=y"), None);
+        let dir = EmbeddedDirectory::from_ldif(
+            "dn: DC=y\ndc: y\n\ndn: OU=a\\,b,DC=y\nou: a,b\n\n\
+             dn: CN=c,OU=a\\,b,DC=y\ncn: c\n\ndn: CN=orphan,OU=gone,DC=y\ncn: orphan\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            search(&dir, r"OU=a\,b,DC=y", Scope::OneLevel, "(objectClass=*)"),
+            [r"CN=c,OU=a\,b,DC=y"]
+        );
+        // An entry whose parent the file lacks is still in its ancestors' subtree.
+        assert_eq!(
+            search(&dir, "DC=y", Scope::Subtree, "(cn=*)"),
+            [r"CN=c,OU=a\,b,DC=y", "CN=orphan,OU=gone,DC=y"]
+        );
+        assert!(search(&dir, "DC=y", Scope::OneLevel, "(cn=orphan)").is_empty());
     }
 
     #[test]
