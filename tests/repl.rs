@@ -278,3 +278,25 @@ fn plan_ldif_shows_the_change_file_and_writes_it_to_a_file() {
     let s = t.line(":plan yaml", "ocsh>");
     assert!(s.contains("unknown plan format \"yaml\""), "{s}");
 }
+
+#[test]
+fn replicator_cycle_runs_from_the_repl() {
+    let state = tempfile::tempdir().unwrap();
+    let t = Term::start(state.path());
+    let s = t.line("replicator.cycle().kind", "ocsh>");
+    assert!(
+        s.lines()
+            .rev()
+            .nth(1)
+            .is_some_and(|l| l.trim() == "\"initial\""),
+        "{s}"
+    );
+    let s = t.line("replicator.cycle().kind", "ocsh>");
+    assert!(
+        s.lines()
+            .rev()
+            .nth(1)
+            .is_some_and(|l| l.trim() == "\"incremental\""),
+        "{s}"
+    );
+}
