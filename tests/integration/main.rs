@@ -6,9 +6,12 @@
 
 mod support;
 
+mod api_coverage;
 mod behaviour;
 mod cli;
 mod differential;
+mod embedded_writers;
+mod plans_ldif;
 #[cfg(unix)]
 mod repl;
 mod replicator;
@@ -25,13 +28,18 @@ fn main() -> std::process::ExitCode {
     #[cfg(unix)]
     trials.extend(repl::trials());
     trials.extend(differential::trials());
+    trials.extend(embedded_writers::trials());
+    trials.extend(plans_ldif::trials());
+    trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);
     support::harness::add_suite(&replicator::SUITE, &args, &mut trials);
+    support::harness::add_suite(&api_coverage::SUITE, &args, &mut trials);
     trials.extend(replicator::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     // Whatever a filter or a failure left running is stopped before the process ends.
     behaviour::SUITE.shut_down();
     replicator::SUITE.shut_down();
+    api_coverage::SUITE.shut_down();
     conclusion.exit_code()
 }

@@ -253,10 +253,52 @@ fn history_survives_a_restart_and_ctrl_d_asks_when_changes_are_staged() {
     );
 }
 
+fn plan_ldif_shows_the_change_file_and_writes_it_to_a_file() {
+    let state = tempfile::tempdir().unwrap();
+    let t = Term::start(state.path());
+    t.line("user(\"colin.fraser\").disable();", "ocsh>");
+    let s = t.line(":plan ldif", "ocsh>");
+    let expected = "dn: CN=Colin Fraser,OU=Leavers,DC=example,DC=com\nchangetype: modify\n\
+                    delete: msRTCSIP-UserEnabled\nmsRTCSIP-UserEnabled: TRUE\n-\n\
+                    add: msRTCSIP-UserEnabled\nmsRTCSIP-UserEnabled: FALSE\n-";
+    assert!(s.contains(expected), "{s}");
+    let file = state.path().join("plan.ldif");
+    let s = t.line(&format!(":plan ldif {}", file.display()), "ocsh>");
+    assert!(s.contains("wrote 1 change(s) to 1 entry to"), "{s}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("version: 1\n"), "{text}");
+    assert!(text.contains(expected), "{text}");
+    let s = t.line(":plan yaml", "ocsh>");
+    assert!(s.contains("unknown plan format \"yaml\""), "{s}");
+}
+
+fn replicator_cycle_runs_from_the_repl() {
+    let state = tempfile::tempdir().unwrap();
+    let t = Term::start(state.path());
+    let s = t.line("replicator.cycle().kind", "ocsh>");
+    assert!(
+        s.lines()
+            .rev()
+            .nth(1)
+            .is_some_and(|l| l.trim() == "\"initial\""),
+        "{s}"
+    );
+    let s = t.line("replicator.cycle().kind", "ocsh>");
+    assert!(
+        s.lines()
+            .rev()
+            .nth(1)
+            .is_some_and(|l| l.trim() == "\"incremental\""),
+        "{s}"
+    );
+}
+
 crate::tests![
     completion_lists_the_demo_pools_and_members,
     a_for_loop_typed_line_by_line_runs_once_complete,
     ctrl_c_stops_a_runaway_loop_and_the_session_goes_on,
     plan_shows_a_change_and_discard_empties_it,
     history_survives_a_restart_and_ctrl_d_asks_when_changes_are_staged,
+    plan_ldif_shows_the_change_file_and_writes_it_to_a_file,
+    replicator_cycle_runs_from_the_repl,
 ];

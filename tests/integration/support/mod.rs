@@ -49,14 +49,16 @@ pub fn selected_backends() -> Vec<String> {
 }
 
 /// Makes `cmd` independent of the developer's environment, the one way every test
-/// does: no `OCSH_*` variable, and `HOME` and the XDG folders in `home`, so that no
-/// profile, history, journal or replica of the user's is read or written.
+/// does: no `OCSH_*` variable, no terminal size (`COLUMNS`, `LINES`: tables are laid out
+/// for a pipe unless a test sets them), and `HOME` and the XDG folders in `home`, so that
+/// no profile, history, journal or replica of the user's is read or written.
 pub fn clean_env(cmd: &mut Command, home: &Path) {
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("OCSH_") {
             cmd.env_remove(k);
         }
     }
+    cmd.env_remove("COLUMNS").env_remove("LINES");
     cmd.env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_STATE_HOME", home.join(".local/state"))
