@@ -32,6 +32,18 @@ pub enum Format {
     Json,
     /// The records as CSV (the plan goes to stderr).
     Csv,
+    /// The plan as an LDIF change file for `ldapmodify -f` (records go to stderr); not
+    /// with --apply.
+    Ldif,
+}
+
+/// A `--format` parser offering only `names` (the replicator has no plan to write as LDIF).
+pub fn formats(
+    names: &'static [&'static str],
+) -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|s| Format::from_str(&s, true).unwrap_or(Format::Table))
 }
 
 /// Where the directory is and how to reach it.
@@ -138,6 +150,10 @@ pub struct ScriptArgs {
     /// A file or folder that read_csv/read_lines may read (repeatable).
     #[arg(long = "allow-read", value_name = "PATH")]
     pub allow_read: Vec<PathBuf>,
+    /// With --apply (or :apply): allow a plan that disables, removes or moves up to N
+    /// users (default 500, or the profile's max_destructive); --yes does not.
+    #[arg(long, value_name = "N")]
+    pub allow_destructive: Option<usize>,
 }
 
 /// `ocsh run`.

@@ -137,6 +137,10 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
             .unwrap_or(8)
             .clamp(1, 64) as usize,
         journal: args.journal.clone().or(resolved.journal.clone()),
+        limit: crate::plan::guard::Limit::resolve(
+            args.common.allow_destructive,
+            resolved.max_destructive,
+        ),
     });
     let mut file_out = match &args.common.output {
         Some(path) => Some(std::fs::File::create(path).map_err(|e| io_err(path, e))?),
@@ -190,6 +194,8 @@ pub struct ApplySettings {
     pub concurrency: usize,
     /// The journal file; the default one when `None`.
     pub journal: Option<std::path::PathBuf>,
+    /// The blast-radius guard's limit.
+    pub limit: crate::plan::guard::Limit,
 }
 
 fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
@@ -210,11 +216,18 @@ pub fn run_source(
     apply: Option<&ApplySettings>,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
+    if format == Format::Ldif && apply.is_some() {
+        return Err(Error::Usage(
+            "--format ldif writes the plan for ldapmodify and applies nothing; drop --apply, \
+             or apply with another --format"
+                .into(),
+        ));
+    }
     // print() output goes to stdout as the script runs, or to stderr when stdout must
-    // hold one JSON or CSV document.
+    // hold one JSON, CSV or LDIF document.
     let printed: Box<dyn Write> = match format {
         Format::Table => Box::new(std::io::stdout()),
-        Format::Json | Format::Csv => Box::new(std::io::stderr()),
+        Format::Json | Format::Csv | Format::Ldif => Box::new(std::io::stderr()),
     };
     let mut session = Session::new(ws, params, limits, printed);
     let result = session.run(name, source);
@@ -228,6 +241,10 @@ pub fn run_source(
     }
     if format == Format::Csv {
         write_out(out, &output::records_csv(&records)?)?;
+    }
+    // The LDIF document holds the plan only; the records go beside it.
+    if format == Format::Ldif && !records.is_empty() {
+        eprint!("{}", output::records_table(&records));
     }
     if let Err(e) = result {
         if format == Format::Json {
@@ -248,12 +265,34 @@ pub fn run_source(
         }
         // The CSV document holds the records only; the plan goes beside it.
         Format::Csv if planned => eprint!("{}", render::plan_text(ws.plan(), &directory)),
+        Format::Ldif => {
+            write_out(out, &crate::plan::ldif::plan_ldif(ws.plan(), &directory))?;
+            if ws.plan().settings_change().is_some() {
+                eprintln!(
+                    "ocsh: the replicator settings change is not in the LDIF (it is written to the replica, not the directory)"
+                );
+            }
+        }
         _ => {}
     }
     let mut report_json = serde_json::Value::Null;
     let mut code = crate::error::exit::OK;
     match apply {
         Some(settings) if planned => {
+            // The guard comes before the question: --yes must not lift it. The plan was
+            // shown above (and goes into the JSON document with the refusal).
+            if let Err(e) = crate::plan::guard::check(ws.plan(), settings.limit) {
+                if format == Format::Json {
+                    let doc = serde_json::json!({
+                        "directory": directory,
+                        "records": output::records_json(&records),
+                        "plan": plan_json,
+                        "error": format!("refused: {e}"),
+                    });
+                    write_out(out, &format!("{doc:#}\n"))?;
+                }
+                return Err(Error::Guard(e));
+            }
             let question = format!(
                 "Apply {} change(s) to {} entries of {directory}?",
                 ws.plan().change_count(),

@@ -373,6 +373,18 @@ fn push_text(out: &mut String, name: &str, value: &str) {
     }
 }
 
+/// One unfolded `name: value` line, base64 (`name:: ...`) when the value is not an RFC
+/// 2849 SAFE-STRING. Also used for change records (`plan/ldif.rs`).
+pub(crate) fn value_line(name: &str, value: &str) -> String {
+    if value.is_empty() {
+        format!("{name}:")
+    } else if is_safe_string(value) {
+        format!("{name}: {value}")
+    } else {
+        format!("{name}:: {}", BASE64.encode(value))
+    }
+}
+
 /// RFC 2849's SAFE-STRING, plus its advice to encode a trailing space, which editors and
 /// line-trimming tools would otherwise lose.
 fn is_safe_string(value: &str) -> bool {

@@ -5,7 +5,9 @@
 
 pub mod apply;
 pub mod error;
+pub mod guard;
 pub mod journal;
+pub mod ldif;
 pub mod render;
 pub mod workspace;
 
