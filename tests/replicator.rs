@@ -169,6 +169,43 @@ impl Lab {
         }
     }
 
+    /// Moves `dn` below `new_parent`, keeping its RDN (servers only).
+    fn move_to(&self, dn: &str, new_parent: &str) {
+        if let Store::Server(s) = &self.store {
+            let rdn = dn.split_once(",").map_or(dn, |(r, _)| r);
+            s.ldapmodify(&format!(
+                "dn: {dn}\nchangetype: modrdn\nnewrdn: {rdn}\ndeleteoldrdn: 1\nnewsuperior: {new_parent}\n"
+            ));
+        }
+    }
+
+    /// Asserts that an incremental cycle found deletions without listing every user
+    /// (servers: tombstones, an RFC 4533 refresh) and read no more than `most` entries;
+    /// the embedded directory lists (in memory) and says so.
+    fn assert_no_listing(&self, r: &CycleReport, most: usize) {
+        if matches!(self.store, Store::Server(_)) {
+            assert!(
+                !r.deletions.starts_with("listing"),
+                "{}: {}",
+                self.name,
+                r.deletions
+            );
+            assert!(
+                r.entries_read <= most,
+                "{}: {} entries read: {r:?}",
+                self.name,
+                r.entries_read
+            );
+        } else {
+            assert!(
+                r.deletions.starts_with("listing every user"),
+                "{}: {}",
+                self.name,
+                r.deletions
+            );
+        }
+    }
+
     /// `ocsh ARGS` with this lab's directory and replica; the password in OCSH_PASSWORD.
     fn ocsh(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocsh"));
@@ -312,7 +349,7 @@ fn scenario(lab: &mut Lab) {
         .filter(|u| u.enabled.is_none())
         .collect();
     assert!(
-        spare.len() >= 3,
+        spare.len() >= 4,
         "{name}: {} never-enabled users",
         spare.len()
     );
@@ -324,6 +361,7 @@ fn scenario(lab: &mut Lab) {
         lab.rename(&moved.dn, "CN=Renamed By Replicator Test");
         let r = lab.sync("incremental after a rename");
         assert_eq!((r.added, r.changed, r.deleted), (0, 1, 0), "{name}: {r:?}");
+        lab.assert_no_listing(&r, 6);
         let row = lab
             .users()
             .into_iter()
@@ -333,6 +371,32 @@ fn scenario(lab: &mut Lab) {
             row.dn
                 .to_lowercase()
                 .starts_with("cn=renamed by replicator test,"),
+            "{name}: {}",
+            row.dn
+        );
+    }
+
+    // A move to another OU keeps the row too, and is seen without a listing.
+    if matches!(lab.store, Store::Server(_)) {
+        let moved = &spare[3];
+        let target = if normalize(&moved.dn).unwrap().contains(",ou=leavers,") {
+            "sales"
+        } else {
+            "leavers"
+        };
+        lab.move_to(&moved.dn, &format!("OU={target},DC=example,DC=com"));
+        let r = lab.sync("incremental after a move");
+        assert_eq!((r.added, r.changed, r.deleted), (0, 1, 0), "{name}: {r:?}");
+        lab.assert_no_listing(&r, 6);
+        let row = lab
+            .users()
+            .into_iter()
+            .find(|u| u.guid == moved.guid)
+            .unwrap();
+        assert!(
+            normalize(&row.dn)
+                .unwrap()
+                .ends_with(&format!(",ou={target},dc=example,dc=com")),
             "{name}: {}",
             row.dn
         );
@@ -352,6 +416,7 @@ fn scenario(lab: &mut Lab) {
         (CycleKind::Incremental, 0, 0, 1),
         "{name}: {deleted:?}"
     );
+    lab.assert_no_listing(&deleted, 6);
     assert!(
         !lab.users().iter().any(|u| same_dn(&u.dn, &gone.dn)),
         "{name}: {} is still there",
@@ -760,5 +825,44 @@ fn tables_fit_the_terminal_width() {
     assert!(
         wide.contains("CN=Daniel Novak,OU=Engineering,DC=example,DC=com"),
         "{wide}"
+    );
+}
+
+/// OpenLDAP without the syncprov overlay has no change feed: an incremental cycle lists
+/// every user to find a deletion, and `ocsh replicator status` says so.
+#[test]
+fn openldap_without_syncprov_lists_and_says_so() {
+    if !selected("openldap", "replicator::openldap_without_syncprov") {
+        return;
+    }
+    let server = match Server::openldap_with(&[("SYNCPROV", "0")]) {
+        Ok(s) => s,
+        Err(details) => {
+            return server_unavailable("replicator::openldap_without_syncprov", "slapd", &details);
+        }
+    };
+    let mut lab = Lab::server("openldap", server);
+    lab.sync("first");
+    let gone = lab
+        .users()
+        .into_iter()
+        .find(|u| u.enabled.is_none() && normalize(&u.dn).unwrap().contains(",ou="))
+        .unwrap();
+    lab.delete(&gone.dn);
+    let r = lab.sync("after a delete");
+    assert_eq!((r.kind, r.deleted), (CycleKind::Incremental, 1), "{r:?}");
+    assert!(
+        r.deletions
+            .contains("listing every user: the server does not offer RFC 4533 content sync"),
+        "{}",
+        r.deletions
+    );
+    assert!(r.entries_read > r.users, "{r:?}");
+    let out = lab.ocsh(&["replicator", "status"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Deletions") && stdout.contains("listing every user"),
+        "{stdout}"
     );
 }
