@@ -15,7 +15,9 @@
 //! `OCSH_BENCH_USERS` changes the 10,000).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark: a failure is a failure
 
-#[path = "../tests/support/mod.rs"]
+// The lab servers of the integration tests; the bench uses a part of that module.
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/integration/support/mod.rs"]
 mod support;
 
 use std::io::{Read, Write};
