@@ -106,6 +106,9 @@ pub enum Command {
         #[arg(long = "lib", value_name = "DIR")]
         lib: Vec<PathBuf>,
     },
+    /// Run a library's test cases (`*.case.toml`): each script in plan mode against its
+    /// fixture, compared with the expected plan and records.
+    Test(Box<super::tester::TestArgs>),
     /// Print the script API reference, generated from the engine (docs/api.md).
     Docs {
         /// Also write a Rhai definition file (ocsh.d.rhai) for editor completion here.

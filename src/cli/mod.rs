@@ -7,6 +7,7 @@ pub mod output;
 pub mod repl;
 pub mod replicator;
 pub mod show;
+pub mod tester;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -60,6 +61,7 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
         Command::Repl(args) => repl::repl(&args, out),
         Command::Run(args) => run(&args, out),
         Command::Check { files, lib } => check(&files, &lib, out),
+        Command::Test(args) => tester::main(&args, out),
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
         Command::Demo { file, force } => write_demo(&file, force, out),
         Command::Replicator { command } => replicator::main(*command, out),

@@ -10,7 +10,6 @@
 //! dispatch to) fails here, and so does a documented entry without arguments below, or
 //! arguments for an entry that is no longer documented.
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;

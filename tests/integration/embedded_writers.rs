@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ocsh::directory::{EmbeddedDirectory, Entry};
 use crate::support::{self, fixtures, fixtures::bulk_sam};
+use ocsh::directory::{EmbeddedDirectory, Entry};
 
 /// Enables `user` on pool01, or ORs `flags` into an enabled user's OptionFlags; with
 /// `signal`, prints `planned` and waits until that file has a line before the plan is

@@ -16,6 +16,7 @@ mod plans_ldif;
 mod repl;
 mod replicator;
 mod script;
+mod tester;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -30,6 +31,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(differential::trials());
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
+    trials.extend(tester::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);

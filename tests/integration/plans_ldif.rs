@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use ocsh::ocs::dn::normalize;
 use crate::support::fixtures::{self, BASE};
 use crate::support::harness::{Case, case};
 use crate::support::{self, Server, ServerKind, Test, say, timed};
+use ocsh::ocs::dn::normalize;
 
 /// What one run of a client tool did.
 struct Run {
@@ -151,13 +151,18 @@ fn ldif_records_are_the_json_plans_entries() {
 fn ldif_with_apply_is_a_usage_error_and_writes_nothing() {
     let t = Test::new().demo("forest.ldif");
     let forest = t.path("forest.ldif");
-    t.args(["run", "scripts/seed-enable-user.rhai", "--directory", &forest])
-        .args(["--format", "ldif", "--apply", "--yes"])
-        .code(2)
-        .stderr_has("--format ldif")
-        .stdout("")
-        .unchanged("forest.ldif")
-        .run();
+    t.args([
+        "run",
+        "scripts/seed-enable-user.rhai",
+        "--directory",
+        &forest,
+    ])
+    .args(["--format", "ldif", "--apply", "--yes"])
+    .code(2)
+    .stderr_has("--format ldif")
+    .stdout("")
+    .unchanged("forest.ldif")
+    .run();
 }
 
 /// The replicator's commands have no plan to export.
