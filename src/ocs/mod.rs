@@ -7,6 +7,7 @@ pub mod attrs;
 pub mod dn;
 pub mod flags;
 pub mod pool;
+pub mod reach;
 pub mod replicator;
 pub mod sip;
 pub mod user;

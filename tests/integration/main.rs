@@ -12,6 +12,7 @@ mod cli;
 mod differential;
 mod embedded_writers;
 mod plans_ldif;
+mod reach;
 #[cfg(unix)]
 mod repl;
 mod replicator;
@@ -32,6 +33,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
     trials.extend(tester::trials());
+    trials.extend(reach::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);

@@ -256,8 +256,13 @@ fn produce(case: &Case, lib: &[PathBuf], capture: &Capture) -> Result<Actual, St
         allow_read: case.allow_read.clone(),
         ..Sandbox::default()
     };
+    let mut ws = ws;
+    ws.declare_reach(&header.reach);
     let mut session = Session::new(ws, params, &sandbox, Box::new(capture.clone()));
-    let result = session.run(&name, &source);
+    let result = session
+        .run(&name, &source)
+        .map_err(Error::Script)
+        .and_then(|_| crate::cli::enforce_reach(session.host().ws.borrow().plan(), &name));
     let records = crate::cli::output::records_json(&session.take_records());
     let records = match records {
         serde_json::Value::Array(a) => a,
@@ -268,11 +273,8 @@ fn produce(case: &Case, lib: &[PathBuf], capture: &Capture) -> Result<Actual, St
     let plan = crate::plan::ldif::plan_ldif(ws.plan(), &case.fixture_label);
     let planned = !ws.plan().is_empty();
     let (exit, message) = match result {
-        Ok(_) => (crate::error::exit::OK, None),
-        Err(e) => {
-            let e = Error::Script(e);
-            (e.exit_code(), Some(e.to_string()))
-        }
+        Ok(()) => (crate::error::exit::OK, None),
+        Err(e) => (e.exit_code(), Some(e.to_string())),
     };
     let mut after = None;
     if let Some((_dir, path)) = &copy {
