@@ -14,10 +14,12 @@ mod embedded_scale;
 mod embedded_writers;
 mod plans_guard;
 mod plans_ldif;
+mod reach;
 #[cfg(unix)]
 mod repl;
 mod replicator;
 mod script;
+mod tester;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -33,6 +35,8 @@ fn main() -> std::process::ExitCode {
     trials.extend(embedded_writers::trials());
     trials.extend(embedded_scale::trials());
     trials.extend(plans_ldif::trials());
+    trials.extend(tester::trials());
+    trials.extend(reach::trials());
     trials.extend(plans_guard::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
