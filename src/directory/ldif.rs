@@ -6,6 +6,7 @@
 //! wrong data. The one exception is `changetype: add`, which `ldifde` puts on every
 //! exported entry and which means exactly "this is an entry".
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -39,6 +40,18 @@ pub fn decode_bytes(bytes: &[u8], source: &str) -> Result<String, DirError> {
         return decode_utf16(rest, source, u16::from_be_bytes);
     }
     decode_utf8(bytes, source)
+}
+
+/// [`decode_bytes`] without a copy of UTF-8 content (the embedded store's files can be
+/// large).
+pub fn decode_owned(mut bytes: Vec<u8>, source: &str) -> Result<String, DirError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return decode_bytes(&bytes, source);
+    }
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).or_else(|e| decode_utf8(e.as_bytes(), source))
 }
 
 fn decode_utf8(bytes: &[u8], source: &str) -> Result<String, DirError> {
@@ -107,128 +120,42 @@ fn count_lines_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> usize {
         + 1
 }
 
-/// One unfolded line, with the number of the physical line it started on.
-struct Logical {
+/// One unfolded line, with the number of the physical line it started on: borrowed
+/// from the text unless it was folded.
+#[derive(Clone)]
+struct Logical<'a> {
     line: usize,
-    text: String,
+    text: Cow<'a, str>,
     comment: bool,
 }
 
 /// An attribute value as the line gave it.
-enum Value {
-    Text(String),
+enum Value<'a> {
+    Text(&'a str),
     Bytes(Vec<u8>),
 }
 
 /// Parses content LDIF into entries, in file order. `source` names the file in errors,
 /// which carry the 1-based number of the offending line.
 pub fn parse(text: &str, source: &str) -> Result<Vec<Entry>, DirError> {
-    let err = |line: usize, message: String| DirError::Ldif {
-        path: source.to_string(),
-        line,
-        message,
+    Ok(parse_indexed(text, source)?.0)
+}
+
+/// [`parse`], with the normalized DN of every entry mapped to its position: the
+/// duplicate check needs that map, and the embedded store keeps it as its DN index.
+pub(crate) fn parse_indexed(
+    text: &str,
+    source: &str,
+) -> Result<(Vec<Entry>, HashMap<String, usize>), DirError> {
+    let mut reader = Reader {
+        source,
+        entries: Vec::new(),
+        by_dn: HashMap::new(),
+        dn_lines: Vec::new(),
+        version_allowed: true,
     };
-    let records = split_records(text, source)?;
-
-    let mut entries = Vec::new();
-    // Normalized DN → line of its `dn:`, to name both lines of a duplicate.
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut version_allowed = true;
-    for record in records {
-        let mut lines = record.iter().filter(|l| !l.comment).peekable();
-        let Some(first) = lines.peek() else {
-            continue;
-        };
-        if version_allowed {
-            version_allowed = false;
-            let (name, value) = parse_line(first, source)?;
-            if name.eq_ignore_ascii_case("version") {
-                match value {
-                    Value::Text(v) if v.trim() == "1" => {}
-                    Value::Text(v) => {
-                        return Err(err(
-                            first.line,
-                            format!(
-                                "unsupported LDIF version {:?}; only version 1 exists",
-                                v.trim()
-                            ),
-                        ));
-                    }
-                    Value::Bytes(_) => {
-                        return Err(err(
-                            first.line,
-                            "the version must be written 'version: 1'".into(),
-                        ));
-                    }
-                }
-                lines.next();
-            }
-        }
-        let Some(dn_line) = lines.next() else {
-            continue;
-        };
-        let (name, value) = parse_line(dn_line, source)?;
-        if !name.eq_ignore_ascii_case("dn") {
-            return Err(err(
-                dn_line.line,
-                format!(
-                    "expected 'dn:' to start an entry, found the attribute '{name}' before any dn: line"
-                ),
-            ));
-        }
-        let dn = match value {
-            Value::Text(t) => t,
-            Value::Bytes(b) => String::from_utf8(b)
-                .map_err(|_| err(dn_line.line, "the base64 DN is not UTF-8 text".into()))?,
-        };
-        if dn.trim().is_empty() && !entries.is_empty() {
-            return Err(err(
-                dn_line.line,
-                "empty DN: only the first record (the root DSE) may have an empty DN".into(),
-            ));
-        }
-        let parsed = Dn::parse(&dn).map_err(|e| err(dn_line.line, e.to_string()))?;
-        if let Some(previous) = seen.insert(parsed.normalized(), dn_line.line) {
-            return Err(err(
-                dn_line.line,
-                format!("duplicate entry {dn:?}: already defined at line {previous}"),
-            ));
-        }
-
-        let mut entry = Entry::new(dn);
-        for line in lines {
-            let (name, value) = parse_line(line, source)?;
-            if name.eq_ignore_ascii_case("dn") {
-                return Err(err(
-                    line.line,
-                    "a second dn: line in one entry (is the blank line between entries missing?)"
-                        .into(),
-                ));
-            }
-            if name.eq_ignore_ascii_case("changetype") {
-                let kind = match &value {
-                    Value::Text(t) => t.trim().to_string(),
-                    Value::Bytes(b) => String::from_utf8_lossy(b).trim().to_string(),
-                };
-                if kind.eq_ignore_ascii_case("add") {
-                    continue;
-                }
-                return Err(err(
-                    line.line,
-                    format!("only content LDIF (entries) is supported; found changetype: {kind}"),
-                ));
-            }
-            match value {
-                Value::Text(t) => entry.add(&name, t),
-                Value::Bytes(b) => match String::from_utf8(b) {
-                    Ok(t) => entry.add(&name, t),
-                    Err(e) => entry.add_binary(&name, e.into_bytes()),
-                },
-            }
-        }
-        entries.push(entry);
-    }
-    Ok(entries)
+    for_each_record(text, source, |record| reader.record(record))?;
+    Ok((reader.entries, reader.by_dn))
 }
 
 /// One `changetype: modify` record of a change file: the entry and its operations, each
@@ -252,7 +179,7 @@ pub fn parse_modify_records(text: &str, source: &str) -> Result<Vec<ModifyRecord
         message,
     };
     let as_text = |value: Value, line: usize| match value {
-        Value::Text(t) => Ok(t),
+        Value::Text(t) => Ok(t.to_string()),
         Value::Bytes(b) => String::from_utf8(b)
             .map_err(|_| err(line, "a base64 value that is not UTF-8 text".into())),
     };
@@ -349,10 +276,14 @@ pub fn parse_modify_records(text: &str, source: &str) -> Result<Vec<ModifyRecord
     Ok(out)
 }
 
-/// Unfolds lines and groups them into records separated by blank lines.
-fn split_records(text: &str, source: &str) -> Result<Vec<Vec<Logical>>, DirError> {
-    let mut records = Vec::new();
-    let mut current: Vec<Logical> = Vec::new();
+/// Unfolds lines and hands each record (the lines between blank lines) to `f`, one at
+/// a time, so the file is never held twice.
+fn for_each_record<'a>(
+    text: &'a str,
+    source: &str,
+    mut f: impl FnMut(&[Logical<'a>]) -> Result<(), DirError>,
+) -> Result<(), DirError> {
+    let mut record: Vec<Logical<'a>> = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let number = i + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -362,8 +293,8 @@ fn split_records(text: &str, source: &str) -> Result<Vec<Vec<Logical>>, DirError
             line
         };
         if let Some(rest) = line.strip_prefix(' ') {
-            if let Some(last) = current.last_mut() {
-                last.text.push_str(rest);
+            if let Some(last) = record.last_mut() {
+                last.text.to_mut().push_str(rest);
                 continue;
             }
             if !line.trim().is_empty() {
@@ -377,31 +308,171 @@ fn split_records(text: &str, source: &str) -> Result<Vec<Vec<Logical>>, DirError
             }
         }
         if line.trim().is_empty() {
-            if !current.is_empty() {
-                records.push(std::mem::take(&mut current));
+            if !record.is_empty() {
+                f(&record)?;
+                record.clear();
             }
             continue;
         }
-        current.push(Logical {
+        record.push(Logical {
             line: number,
-            text: line.to_string(),
+            text: Cow::Borrowed(line),
             comment: line.starts_with('#'),
         });
     }
-    if !current.is_empty() {
-        records.push(current);
+    if !record.is_empty() {
+        f(&record)?;
     }
+    Ok(())
+}
+
+/// Every record at once (change files are small).
+fn split_records<'a>(text: &'a str, source: &str) -> Result<Vec<Vec<Logical<'a>>>, DirError> {
+    let mut records = Vec::new();
+    for_each_record(text, source, |r| {
+        records.push(r.to_vec());
+        Ok(())
+    })?;
     Ok(records)
 }
 
+/// The entries read so far.
+struct Reader<'s> {
+    source: &'s str,
+    entries: Vec<Entry>,
+    /// Normalized DN → position in `entries`.
+    by_dn: HashMap<String, usize>,
+    /// The line of each entry's `dn:`, to name both lines of a duplicate.
+    dn_lines: Vec<usize>,
+    version_allowed: bool,
+}
+
+impl Reader<'_> {
+    fn err(&self, line: usize, message: String) -> DirError {
+        DirError::Ldif {
+            path: self.source.to_string(),
+            line,
+            message,
+        }
+    }
+
+    /// One record: the lines between two blank lines.
+    fn record(&mut self, record: &[Logical<'_>]) -> Result<(), DirError> {
+        let source = self.source;
+        let mut lines = record.iter().filter(|l| !l.comment).peekable();
+        let Some(first) = lines.peek() else {
+            return Ok(());
+        };
+        if self.version_allowed {
+            self.version_allowed = false;
+            let (name, value) = parse_line(first, source)?;
+            if name.eq_ignore_ascii_case("version") {
+                match value {
+                    Value::Text(v) if v.trim() == "1" => {}
+                    Value::Text(v) => {
+                        return Err(self.err(
+                            first.line,
+                            format!(
+                                "unsupported LDIF version {:?}; only version 1 exists",
+                                v.trim()
+                            ),
+                        ));
+                    }
+                    Value::Bytes(_) => {
+                        return Err(self.err(
+                            first.line,
+                            "the version must be written 'version: 1'".into(),
+                        ));
+                    }
+                }
+                lines.next();
+            }
+        }
+        let Some(dn_line) = lines.next() else {
+            return Ok(());
+        };
+        let (name, value) = parse_line(dn_line, source)?;
+        if !name.eq_ignore_ascii_case("dn") {
+            return Err(self.err(
+                dn_line.line,
+                format!(
+                    "expected 'dn:' to start an entry, found the attribute '{name}' before any dn: line"
+                ),
+            ));
+        }
+        let dn = match value {
+            Value::Text(t) => t.to_string(),
+            Value::Bytes(b) => String::from_utf8(b)
+                .map_err(|_| self.err(dn_line.line, "the base64 DN is not UTF-8 text".into()))?,
+        };
+        if dn.trim().is_empty() && !self.entries.is_empty() {
+            return Err(self.err(
+                dn_line.line,
+                "empty DN: only the first record (the root DSE) may have an empty DN".into(),
+            ));
+        }
+        let parsed = Dn::parse(&dn).map_err(|e| self.err(dn_line.line, e.to_string()))?;
+        match self.by_dn.entry(parsed.normalized()) {
+            std::collections::hash_map::Entry::Occupied(seen) => {
+                let previous = self.dn_lines.get(*seen.get()).copied().unwrap_or(0);
+                return Err(self.err(
+                    dn_line.line,
+                    format!("duplicate entry {dn:?}: already defined at line {previous}"),
+                ));
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(self.entries.len());
+            }
+        }
+
+        let mut entry = Entry::new(dn);
+        for line in lines {
+            let (name, value) = parse_line(line, source)?;
+            if name.eq_ignore_ascii_case("dn") {
+                return Err(self.err(
+                    line.line,
+                    "a second dn: line in one entry (is the blank line between entries missing?)"
+                        .into(),
+                ));
+            }
+            if name.eq_ignore_ascii_case("changetype") {
+                let kind = match &value {
+                    Value::Text(t) => t.trim().to_string(),
+                    Value::Bytes(b) => String::from_utf8_lossy(b).trim().to_string(),
+                };
+                if kind.eq_ignore_ascii_case("add") {
+                    continue;
+                }
+                return Err(self.err(
+                    line.line,
+                    format!("only content LDIF (entries) is supported; found changetype: {kind}"),
+                ));
+            }
+            match value {
+                Value::Text(t) => entry.add(name, t),
+                Value::Bytes(b) => match String::from_utf8(b) {
+                    Ok(t) => entry.add(name, t),
+                    Err(e) => entry.add_binary(name, e.into_bytes()),
+                },
+            }
+        }
+        self.entries.push(entry);
+        self.dn_lines.push(dn_line.line);
+        Ok(())
+    }
+}
+
 /// Splits `name: value`, `name:: base64` and refuses `name:< URL`.
-fn parse_line(logical: &Logical, source: &str) -> Result<(String, Value), DirError> {
+fn parse_line<'l>(
+    logical: &'l Logical<'_>,
+    source: &str,
+) -> Result<(&'l str, Value<'l>), DirError> {
     let err = |message: String| DirError::Ldif {
         path: source.to_string(),
         line: logical.line,
         message,
     };
-    let text = logical.text.as_str();
+    let text: &str = &logical.text;
     let Some((name, rest)) = text.split_once(':') else {
         return Err(err(format!(
             "expected 'name: value' but the line has no ':': {:?}",
@@ -426,7 +497,7 @@ fn parse_line(logical: &Logical, source: &str) -> Result<(String, Value), DirErr
         let bytes = BASE64
             .decode(encoded)
             .map_err(|e| err(format!("invalid base64 value for {name}: {e}")))?;
-        return Ok((name.to_string(), Value::Bytes(bytes)));
+        return Ok((name, Value::Bytes(bytes)));
     }
     if rest.starts_with('<') {
         return Err(err(format!(
@@ -434,10 +505,7 @@ fn parse_line(logical: &Logical, source: &str) -> Result<(String, Value), DirErr
              base64-encoded with '{name}::' if needed"
         )));
     }
-    Ok((
-        name.to_string(),
-        Value::Text(rest.trim_start_matches(' ').to_string()),
-    ))
+    Ok((name, Value::Text(rest.trim_start_matches(' '))))
 }
 
 /// Keeps error messages readable when a line is a huge base64 blob.

@@ -114,9 +114,9 @@ impl EmbeddedDirectory {
     /// An in-memory directory from LDIF text; `source` names it in messages (the demo
     /// forest uses `demo forest`). Commits are no-ops.
     pub fn from_ldif(text: &str, source: &str) -> Result<EmbeddedDirectory, DirError> {
-        let entries = ldif::parse(text, source)?;
+        let (entries, by_dn) = ldif::parse_indexed(text, source)?;
         Ok(EmbeddedDirectory::new(
-            build(entries)?,
+            build(entries, by_dn),
             source.to_string(),
             None,
         ))
@@ -187,7 +187,8 @@ impl EmbeddedDirectory {
             state.stamp = snapshot.stamp;
             return Ok(());
         }
-        let fresh = from_snapshot(&snapshot, &self.source)?;
+        let (text, hash, stamp) = decoded(snapshot, &self.source)?;
+        let fresh = from_text(&text, &self.source, hash, stamp.clone())?;
         let fresh = marked_against(fresh, &state);
         match replayed(fresh, &state.pending) {
             Ok(merged) => {
@@ -195,7 +196,7 @@ impl EmbeddedDirectory {
                 Ok(())
             }
             Err(conflict) => {
-                let fresh = from_snapshot(&snapshot, &self.source)?;
+                let fresh = from_text(&text, &self.source, hash, stamp)?;
                 *state = marked_against(fresh, &state);
                 Err(conflict)
             }
@@ -318,59 +319,70 @@ fn again(refused: &DirError) -> DirError {
 
 /// Reads and parses the file.
 fn load(path: &Path, name: &str) -> Result<State, DirError> {
-    from_snapshot(&file::read(path)?, name)
+    let (text, hash, stamp) = decoded(file::read(path)?, name)?;
+    from_text(&text, name, hash, stamp)
 }
 
-fn from_snapshot(snapshot: &file::Snapshot, name: &str) -> Result<State, DirError> {
-    let text = ldif::decode_bytes(&snapshot.bytes, name)?;
-    let mut state = build(ldif::parse(&text, name)?)?;
-    state.hash = Some(snapshot.hash);
-    state.stamp = snapshot.stamp.clone();
+/// The file's text (the bytes are decoded in place), hash and stamp.
+fn decoded(
+    snapshot: file::Snapshot,
+    name: &str,
+) -> Result<(String, file::ContentHash, Option<file::Stamp>), DirError> {
+    let file::Snapshot { bytes, hash, stamp } = snapshot;
+    Ok((ldif::decode_owned(bytes, name)?, hash, stamp))
+}
+
+fn from_text(
+    text: &str,
+    name: &str,
+    hash: file::ContentHash,
+    stamp: Option<file::Stamp>,
+) -> Result<State, DirError> {
+    let (entries, by_dn) = ldif::parse_indexed(text, name)?;
+    let mut state = build(entries, by_dn);
+    state.hash = Some(hash);
+    state.stamp = stamp;
     Ok(state)
 }
 
-fn build(entries: Vec<Entry>) -> Result<State, DirError> {
-    let mut stored = Vec::with_capacity(entries.len());
-    let mut by_dn = HashMap::with_capacity(entries.len());
-    // The parent's normalized DN of each entry, resolved to positions once all are in.
-    let mut parents = Vec::with_capacity(entries.len());
+/// The store of `entries`, whose normalized DNs `by_dn` maps to their positions (as
+/// [`ldif::parse_indexed`] gives them).
+fn build(entries: Vec<Entry>, by_dn: HashMap<String, usize>) -> State {
     let mut counter = 0;
-    for entry in entries {
-        let dn = parse_dn(&entry.dn)?;
-        let key = dn.normalized();
-        parents.push(parent_key(&key).map(str::to_owned));
-        if by_dn.insert(key, stored.len()).is_some() {
-            return Err(DirError::InvalidDn {
-                dn: entry.dn,
-                message: "two entries have this DN".into(),
-            });
-        }
-        let changed_at = entry
-            .first(CHANGE_MARKER)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        counter = counter.max(changed_at);
-        stored.push(Stored {
-            entry,
-            parent: None,
-            depth: u32::try_from(dn.depth()).unwrap_or(u32::MAX),
-            changed_at,
-        });
-    }
+    let mut stored: Vec<Stored> = entries
+        .into_iter()
+        .map(|entry| {
+            let changed_at = entry
+                .first(CHANGE_MARKER)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            counter = counter.max(changed_at);
+            Stored {
+                entry,
+                parent: None,
+                depth: 0,
+                changed_at,
+            }
+        })
+        .collect();
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (pos, parent) in parents.into_iter().enumerate() {
-        let parent = parent
-            .and_then(|p| by_dn.get(&p).copied())
-            .and_then(|p| u32::try_from(p).ok());
-        if let (Some(parent), Ok(pos32), Some(s)) =
-            (parent, u32::try_from(pos), stored.get_mut(pos))
-        {
-            s.parent = Some(parent);
-            children.entry(parent).or_default().push(pos32);
+    for (key, &pos) in &by_dn {
+        let parent = parent_key(key)
+            .and_then(|p| by_dn.get(p))
+            .and_then(|&p| u32::try_from(p).ok());
+        if let Some(s) = stored.get_mut(pos) {
+            s.depth = key_depth(key);
+            s.parent = parent;
         }
+        if let (Some(parent), Ok(pos)) = (parent, u32::try_from(pos)) {
+            children.entry(parent).or_default().push(pos);
+        }
+    }
+    for list in children.values_mut() {
+        list.sort_unstable();
     }
     let lookup = index::Index::build(stored.iter().map(|s| &s.entry));
-    Ok(State {
+    State {
         entries: stored,
         by_dn,
         children,
@@ -379,7 +391,21 @@ fn build(entries: Vec<Entry>) -> Result<State, DirError> {
         hash: None,
         stamp: None,
         pending: Vec::new(),
-    })
+    }
+}
+
+/// The number of RDNs of a normalized DN: one more than its unescaped commas.
+fn key_depth(normalized: &str) -> u32 {
+    if normalized.is_empty() {
+        return 0;
+    }
+    let mut depth = 1;
+    let mut rest = normalized;
+    while let Some(parent) = parent_key(rest) {
+        depth += 1;
+        rest = parent;
+    }
+    depth
 }
 
 /// The parent's part of a normalized DN: what follows its first unescaped comma.
