@@ -6,9 +6,24 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::{ApplyOutcome, ApplyReport};
+
+/// One line of the journal. Fields in alphabetical order, the order the lines have
+/// always had (serde_json's maps are sorted); a struct of borrowed fields instead of a
+/// `json!` map per change, which cost a fifth of a 5,500-entry apply.
+#[derive(Serialize)]
+struct Line<'a> {
+    after: &'a [String],
+    attribute: &'a str,
+    before: &'a [String],
+    directory: &'a str,
+    dn: &'a str,
+    message: Option<&'a String>,
+    result: &'a str,
+    time: &'a str,
+}
 
 /// An open journal file.
 pub struct Journal {
@@ -46,17 +61,17 @@ impl Journal {
                 ApplyOutcome::Failed(m) => ("failed", Some(m)),
             };
             for c in &entry.changes {
-                let line = json!({
-                    "time": time,
-                    "directory": directory,
-                    "dn": entry.dn,
-                    "attribute": c.attr,
-                    "before": c.before,
-                    "after": c.after,
-                    "result": result,
-                    "message": message,
-                });
-                out.push_str(&line.to_string());
+                let line = Line {
+                    after: &c.after,
+                    attribute: &c.attr,
+                    before: &c.before,
+                    directory,
+                    dn: &entry.dn,
+                    message,
+                    result,
+                    time: &time,
+                };
+                out.push_str(&serde_json::to_string(&line).map_err(std::io::Error::other)?);
                 out.push('\n');
             }
         }
