@@ -4,6 +4,7 @@ pub mod args;
 pub mod complete;
 pub mod config;
 pub mod output;
+pub mod policy;
 pub mod repl;
 pub mod replicator;
 pub mod show;
