@@ -365,6 +365,12 @@ impl Workspace {
         Ok((page.entries.iter().map(to_user).collect(), page.next))
     }
 
+    /// Gives up a user search before its last page (a loop left early), so that the
+    /// directory can free what keeps it open.
+    pub fn release_cursor(&self, cursor: &PageCursor) {
+        self.dir.release(cursor);
+    }
+
     fn stage(&mut self, read: &OcsUser, changes: Vec<UserChange>) {
         let mut after = self.view(read);
         after.apply(&changes);
@@ -393,7 +399,7 @@ impl Workspace {
             .collect();
         holders.extend(
             self.plan
-                .staged_views()
+                .staged_holders(&key)
                 .filter(|u| holds(u))
                 .map(|u| u.dn.clone()),
         );
