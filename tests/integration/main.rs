@@ -11,6 +11,8 @@ mod behaviour;
 mod cli;
 mod differential;
 mod embedded_writers;
+#[cfg(unix)]
+mod faults;
 mod plans_ldif;
 #[cfg(unix)]
 mod repl;
@@ -29,6 +31,8 @@ fn main() -> std::process::ExitCode {
     #[cfg(unix)]
     trials.extend(repl::trials());
     trials.extend(differential::trials());
+    #[cfg(unix)]
+    trials.extend(faults::trials());
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
     trials.extend(api_coverage::trials());

@@ -39,7 +39,7 @@ fn sam(i: usize) -> String {
 }
 
 /// The demo forest without its users: the domain, containers, pools, SIP domains.
-fn deployment() -> String {
+pub(crate) fn deployment() -> String {
     let entries: Vec<Entry> = ldif::parse(fixtures::DEMO, "demo forest")
         .unwrap()
         .into_iter()

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 
 use super::LdapOptions;
-use super::errors::transport_error;
+use super::retry::Fault;
 use crate::directory::DirError;
 
 /// A server address as ocsh connects to it: `ldap://host:port` or `ldaps://host:port`.
@@ -37,7 +37,7 @@ impl ServerUrl {
             return Err(bad("the scheme must be ldap or ldaps"));
         }
         let host = match url.host() {
-            Some(url::Host::Domain(d)) if !d.is_empty() => d.to_string(),
+            Some(url::Host::Domain(d)) if !d.is_empty() => d.to_ascii_lowercase(),
             Some(url::Host::Ipv4(a)) => a.to_string(),
             Some(url::Host::Ipv6(a)) => a.to_string(),
             _ => return Err(bad("it names no host")),
@@ -176,7 +176,7 @@ impl Connector {
     /// A new connection, bound: to the server in use, or, when it does not answer, to
     /// the next of the list (which then is the one in use). A refused bind is not a
     /// reason to try another server. The driver task is spawned on the current runtime.
-    pub async fn open(&self) -> Result<Ldap, DirError> {
+    pub async fn open(&self) -> Result<Ldap, Fault> {
         let start = self.current.load(Ordering::Relaxed);
         let n = self.urls.len();
         let mut failures = Vec::new();
@@ -187,36 +187,36 @@ impl Connector {
                     self.current.store(i, Ordering::Relaxed);
                     return Ok(ldap);
                 }
-                Err(Failure::Unreachable(e)) => failures.push(e),
-                Err(Failure::Refused(e)) => return Err(e),
+                Err(Fault::Transient(e)) => failures.push(e),
+                Err(Fault::Final(e)) => return Err(Fault::Final(e)),
             }
         }
         match failures.len() {
-            1 => Err(failures.remove(0)),
-            _ => Err(DirError::Server(format!(
+            1 => Err(Fault::Transient(failures.remove(0))),
+            _ => Err(Fault::Transient(DirError::Server(format!(
                 "no server of the list answered: {}",
                 failures
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ")
-            ))),
+            )))),
         }
     }
 
-    async fn open_one(&self, server: &ServerUrl) -> Result<Ldap, Failure> {
+    async fn open_one(&self, server: &ServerUrl) -> Result<Ldap, Fault> {
         let url = server.to_url();
         let timeout = self.opts.connect_timeout;
         let connect = LdapConnAsync::with_settings(self.settings.clone(), &url);
         let (conn, mut ldap) = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| {
-                Failure::Unreachable(DirError::Server(format!(
+                Fault::Transient(DirError::Server(format!(
                     "connect: {url} did not answer within {} s",
                     timeout.as_secs()
                 )))
             })?
-            .map_err(|e| Failure::Unreachable(transport_error("connect", &url, e)))?;
+            .map_err(|e| Fault::from_ldap("connect", &url, e))?;
         ldap3::drive!(conn);
         if let Some(dn) = &self.opts.bind_dn {
             let pw = self.opts.password.as_deref().unwrap_or("");
@@ -225,27 +225,15 @@ impl Connector {
                 .with_timeout(self.opts.op_timeout)
                 .simple_bind(dn, pw)
                 .await
-                .map_err(|e| Failure::Unreachable(transport_error(&what, &url, e)))?;
-            // 51 busy, 52 unavailable: this DC cannot serve now; another may.
-            let busy = matches!(res.rc, 51 | 52);
-            res.success().map_err(|e| {
-                let e = transport_error(&what, &url, e);
-                if busy {
-                    Failure::Unreachable(e)
-                } else {
-                    Failure::Refused(e)
-                }
-            })?;
+                .map_err(|e| Fault::from_ldap(&what, &url, e))?;
+            // 51 busy, 52 unavailable: this DC cannot serve now; another may. A refused
+            // bind (49) is final.
+            if res.rc != 0 {
+                return Err(Fault::from_rc(&what, res.rc, &res.text));
+            }
         }
         Ok(ldap)
     }
-}
-
-enum Failure {
-    /// The server did not answer (or is busy): the next one may.
-    Unreachable(DirError),
-    /// The server answered no (bad credentials, TLS refused by policy): final.
-    Refused(DirError),
 }
 
 /// A warning when a simple bind would send the password in clear over a network: plain

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use ldap3::Ldap;
 
 use super::connect::Connector;
+use super::retry::Fault;
 use crate::directory::{DirError, PageCursor};
 
 /// Paged searches open at once (nested loops, a lookup inside them); opening one more
@@ -26,6 +27,11 @@ pub(crate) const MAX_OPEN_CURSORS: usize = 8;
 
 /// Exclusive links kept for reuse after their search ended.
 const MAX_IDLE: usize = 4;
+
+/// A connection unused this long is replaced before its next use rather than trusted: AD
+/// drops idle connections after MaxConnIdleTime (900 s), firewalls often sooner, and a
+/// REPL session or a long script must not fail on the first operation after a pause.
+const IDLE_LIMIT: Duration = Duration::from_secs(300);
 
 /// One paged search between two pages: its connection and the server's cookie.
 pub(crate) struct OpenCursor {
@@ -48,9 +54,11 @@ struct Cursors {
 pub(crate) struct Links {
     pub connector: Connector,
     pub op_timeout: Duration,
-    lanes: Mutex<Vec<Option<Ldap>>>,
+    lanes: Mutex<Vec<Option<(Ldap, Instant)>>>,
     next_lane: AtomicUsize,
-    idle: Mutex<Vec<Ldap>>,
+    idle: Mutex<Vec<(Ldap, Instant)>>,
+    /// Attempts retried after a fault (for the summary and the fault tests).
+    pub retries: AtomicUsize,
     cursors: Mutex<Cursors>,
 }
 
@@ -62,18 +70,24 @@ fn is_open(ldap: &Ldap) -> bool {
     !ldap.clone().is_closed()
 }
 
+/// Open, and not idle so long that the server may have dropped it silently.
+fn usable(ldap: &Ldap, used: Instant) -> bool {
+    used.elapsed() < IDLE_LIMIT && is_open(ldap)
+}
+
 impl Links {
     /// A set with `lanes` shared connections; `first` (the one the rootDSE was read on)
     /// becomes the first lane.
     pub fn new(connector: Connector, op_timeout: Duration, lanes: usize, first: Ldap) -> Links {
         let mut all = vec![None; lanes.max(1)];
-        all[0] = Some(first);
+        all[0] = Some((first, Instant::now()));
         Links {
             connector,
             op_timeout,
             lanes: Mutex::new(all),
             next_lane: AtomicUsize::new(0),
             idle: Mutex::new(Vec::new()),
+            retries: AtomicUsize::new(0),
             cursors: Mutex::new(Cursors::default()),
         }
     }
@@ -81,22 +95,25 @@ impl Links {
     /// A shared connection for an operation that is not a paged search; the lanes are
     /// taken in turn, and one that has closed is replaced.
     /// The lane's number comes with it, for [`Links::drop_shared`].
-    pub async fn shared(&self) -> Result<(usize, Ldap), DirError> {
+    pub async fn shared(&self) -> Result<(usize, Ldap), Fault> {
         let lane = {
-            let lanes = self.lanes.lock().map_err(|_| poisoned())?;
+            let mut lanes = self.lanes.lock().map_err(|_| Fault::Final(poisoned()))?;
             let i = self.next_lane.fetch_add(1, Ordering::Relaxed) % lanes.len();
-            match &lanes[i] {
-                Some(l) if is_open(l) => return Ok((i, l.clone())),
+            match &mut lanes[i] {
+                Some((l, used)) if usable(l, *used) => {
+                    *used = Instant::now();
+                    return Ok((i, l.clone()));
+                }
                 _ => i,
             }
         };
         let fresh = self.connector.open().await?;
-        let mut lanes = self.lanes.lock().map_err(|_| poisoned())?;
+        let mut lanes = self.lanes.lock().map_err(|_| Fault::Final(poisoned()))?;
         match &lanes[lane] {
             // Another task replaced it meanwhile: use that one, drop ours.
-            Some(l) if is_open(l) => Ok((lane, l.clone())),
+            Some((l, used)) if usable(l, *used) => Ok((lane, l.clone())),
             _ => {
-                lanes[lane] = Some(fresh.clone());
+                lanes[lane] = Some((fresh.clone(), Instant::now()));
                 Ok((lane, fresh))
             }
         }
@@ -112,11 +129,15 @@ impl Links {
     }
 
     /// A connection for a new paged search, to itself: an idle one, or a new one.
-    pub async fn exclusive(&self) -> Result<Ldap, DirError> {
+    pub async fn exclusive(&self) -> Result<Ldap, Fault> {
         loop {
-            let found = self.idle.lock().map_err(|_| poisoned())?.pop();
+            let found = self
+                .idle
+                .lock()
+                .map_err(|_| Fault::Final(poisoned()))?
+                .pop();
             match found {
-                Some(l) if is_open(&l) => return Ok(l),
+                Some((l, used)) if usable(&l, used) => return Ok(l),
                 Some(_) => continue,
                 None => return self.connector.open().await,
             }
@@ -130,9 +151,20 @@ impl Links {
         }
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < MAX_IDLE {
-                idle.push(ldap);
+                idle.push((ldap, Instant::now()));
             }
         }
+    }
+
+    /// The time one operation may take with its retries: a little less than the
+    /// operation timeout, which the layer above enforces too.
+    pub fn budget(&self) -> Duration {
+        self.op_timeout.mul_f64(0.9)
+    }
+
+    /// Counts one retried attempt.
+    pub fn count_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Keeps a paged search open between two pages; the cursor names it.

@@ -13,6 +13,7 @@ mod errors;
 mod links;
 mod modify;
 mod paged;
+mod retry;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
@@ -96,6 +97,14 @@ impl LdapDirectory {
         self.links.connector.url()
     }
 
+    /// Attempts retried after a fault (busy, unavailable, timeout, dropped connection)
+    /// since the directory was opened.
+    pub fn retries(&self) -> usize {
+        self.links
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Paged searches left open now: each holds a connection until its last page or
     /// until it is released.
     pub fn open_searches(&self) -> usize {
@@ -154,7 +163,7 @@ impl LdapDirectory {
     }
 
     /// An unpaged search on a shared connection: only for base-scope reads of one entry,
-    /// which never hold paging state.
+    /// which never hold paging state. Retried after a fault.
     async fn search_raw(
         &self,
         base: &str,
@@ -162,25 +171,56 @@ impl LdapDirectory {
         filter: &str,
         attrs: &[&str],
     ) -> Result<Vec<Entry>, DirError> {
+        let mut backoff = retry::Backoff::new(self.links.budget());
+        loop {
+            match self
+                .search_raw_once(base, scope, filter, attrs, backoff.remaining())
+                .await
+            {
+                Ok(found) => return Ok(found),
+                Err(retry::Fault::Transient(e)) => {
+                    if !backoff.wait().await {
+                        return Err(e);
+                    }
+                    self.links.count_retry();
+                }
+                Err(retry::Fault::Final(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn search_raw_once(
+        &self,
+        base: &str,
+        scope: ldap3::Scope,
+        filter: &str,
+        attrs: &[&str],
+        timeout: Duration,
+    ) -> Result<Vec<Entry>, retry::Fault> {
+        let what = format!("search {base}");
         let (lane, mut ldap) = self.links.shared().await?;
         let result = match ldap
-            .with_timeout(self.links.op_timeout)
+            .with_timeout(timeout)
             .search(base, scope, filter, attrs.to_vec())
             .await
         {
             Ok(r) => r,
             Err(e) => {
                 self.links.drop_shared(lane);
-                return Err(errors::transport_error("search", &self.url(), e));
+                return Err(retry::Fault::from_ldap(&what, &self.url(), e));
             }
         };
-        if result.1.rc == 32 {
-            return Err(DirError::NoSuchObject(base.to_string()));
+        match result.1.rc {
+            0 => {}
+            32 => {
+                return Err(retry::Fault::Final(DirError::NoSuchObject(
+                    base.to_string(),
+                )));
+            }
+            rc => return Err(retry::Fault::from_rc(&what, rc, &result.1.text)),
         }
-        let (entries, _) = result
-            .success()
-            .map_err(|e| errors::transport_error(&format!("search {base}"), &self.url(), e))?;
-        Ok(entries
+        Ok(result
+            .0
             .into_iter()
             .filter(|e| !e.is_ref() && !e.is_intermediate())
             .map(to_entry)

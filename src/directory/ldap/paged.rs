@@ -7,6 +7,7 @@ use ldap3::controls::{Control, ControlType, PagedResults};
 use ldap3::{Ldap, LdapError};
 
 use super::errors::transport_error;
+use super::retry::{Backoff, Fault, transient_rc};
 use super::{LdapDirectory, to_entry};
 use crate::directory::filter::Filter;
 use crate::directory::{DirError, Entry, Page, PageCursor, Scope, SearchRequest};
@@ -57,7 +58,13 @@ impl LdapDirectory {
             Some(c) => {
                 let (open, key) = self.links.unpark(&c)?;
                 match self
-                    .one_page(&open.ldap, &q, open.page_size, open.cookie)
+                    .one_page(
+                        &open.ldap,
+                        &q,
+                        open.page_size,
+                        open.cookie,
+                        self.links.budget(),
+                    )
                     .await
                 {
                     Ok((entries, Some(cookie))) => {
@@ -77,55 +84,75 @@ impl LdapDirectory {
                         })
                     }
                     // The server's paging state is in doubt: the connection goes.
-                    Err(PageFailure::Refused { error, .. } | PageFailure::Transport(error)) => {
-                        Err(error)
-                    }
+                    Err(PageFailure::Refused { error, .. }) => Err(error),
+                    // The cookie belonged to the connection that failed: the search cannot
+                    // go on from where it was on another one.
+                    Err(PageFailure::Transport(error)) => Err(DirError::Server(format!(
+                        "{error}; the connection of this paged search was lost between two pages, so the search stopped there (run it again)"
+                    ))),
                 }
             }
         }
     }
 
+    /// The first page, retried on a fresh connection after a fault (nothing is lost: no
+    /// page was handed out yet).
     async fn first_page(&self, q: &Query<'_>) -> Result<Page, DirError> {
-        let ldap = self.links.exclusive().await?;
+        let mut backoff = Backoff::new(self.links.budget());
         let mut size = q
             .request
             .page_size
             .clamp(1, DEFAULT_PAGE)
             .min(self.page_cap.load(Ordering::Relaxed));
         loop {
-            let asked = i32::try_from(size).unwrap_or(1000);
-            match self.one_page(&ldap, q, asked, Vec::new()).await {
-                Ok((entries, Some(cookie))) => {
-                    let next = self.links.park(ldap, cookie, asked, None)?;
-                    return Ok(Page {
-                        entries,
-                        next: Some(next),
-                    });
-                }
-                Ok((entries, None)) => {
-                    self.links.idle_again(ldap);
-                    return Ok(Page {
-                        entries,
-                        next: None,
-                    });
-                }
-                // adminLimitExceeded on the first page: OpenLDAP's size.pr is smaller than
-                // the page asked for. Halve it, and remember, so that later searches start
-                // at a size the server takes.
-                Err(PageFailure::Refused { rc: 11, error }) => {
-                    if size <= MIN_PAGE {
-                        self.links.idle_again(ldap);
-                        return Err(error);
+            let fault = match self.links.exclusive().await {
+                Ok(ldap) => {
+                    let asked = i32::try_from(size).unwrap_or(1000);
+                    match self
+                        .one_page(&ldap, q, asked, Vec::new(), backoff.remaining())
+                        .await
+                    {
+                        Ok((entries, Some(cookie))) => {
+                            let next = self.links.park(ldap, cookie, asked, None)?;
+                            return Ok(Page {
+                                entries,
+                                next: Some(next),
+                            });
+                        }
+                        Ok((entries, None)) => {
+                            self.links.idle_again(ldap);
+                            return Ok(Page {
+                                entries,
+                                next: None,
+                            });
+                        }
+                        // adminLimitExceeded on the first page: OpenLDAP's size.pr is
+                        // smaller than the page asked for. Halve it, and remember, so that
+                        // later searches start at a size the server takes.
+                        Err(PageFailure::Refused { rc: 11, error }) => {
+                            self.links.idle_again(ldap);
+                            if size <= MIN_PAGE {
+                                return Err(error);
+                            }
+                            size = (size / 2).max(MIN_PAGE);
+                            self.page_cap.fetch_min(size, Ordering::Relaxed);
+                            continue;
+                        }
+                        Err(PageFailure::Refused { rc, error }) if transient_rc(rc) => error,
+                        Err(PageFailure::Refused { error, .. }) => {
+                            self.links.idle_again(ldap);
+                            return Err(error);
+                        }
+                        Err(PageFailure::Transport(error)) => error,
                     }
-                    size = (size / 2).max(MIN_PAGE);
-                    self.page_cap.fetch_min(size, Ordering::Relaxed);
                 }
-                Err(PageFailure::Refused { error, .. }) => {
-                    self.links.idle_again(ldap);
-                    return Err(error);
-                }
-                Err(PageFailure::Transport(error)) => return Err(error),
+                Err(Fault::Transient(e)) => e,
+                Err(Fault::Final(e)) => return Err(e),
+            };
+            if !backoff.wait().await {
+                return Err(fault);
             }
+            self.links.count_retry();
         }
     }
 
@@ -135,13 +162,14 @@ impl LdapDirectory {
         q: &Query<'_>,
         size: i32,
         cookie: Vec<u8>,
+        timeout: std::time::Duration,
     ) -> Result<(Vec<Entry>, Option<Vec<u8>>), PageFailure> {
         let base = &q.request.base;
         let what = || format!("search {base} for {}", q.filter);
         let mut ldap = ldap.clone();
         let result = ldap
             .with_controls(PagedResults { size, cookie })
-            .with_timeout(self.links.op_timeout)
+            .with_timeout(timeout)
             .search(base, q.scope, &q.filter, q.attrs.clone())
             .await
             .map_err(|e| PageFailure::Transport(transport_error(&what(), &self.url(), e)))?;
