@@ -340,6 +340,38 @@ fn loops_left_early_release_their_search(b: &Backend) {
     }
 }
 
+/// `--directory` with a list: a first DC that does not answer is left for the next, and
+/// the summary names the one used.
+fn a_dc_list_uses_the_first_that_answers(b: &Backend) {
+    let Some(lab) = b.lab() else {
+        return; // a list of servers means nothing to an LDIF file
+    };
+    let url = url::Url::parse(&lab.env.ldap_url).unwrap();
+    let used = format!(
+        "ldap://{}:{}",
+        url.host_str().unwrap(),
+        url.port().unwrap_or(389)
+    );
+    let list = format!("ldap://127.0.0.1:1, {}", lab.env.ldap_url);
+    Test::new()
+        .file(
+            "count.rhai",
+            format!("print(users_in({SCALE_OU:?}).count());\n"),
+        )
+        .in_tmp()
+        .args([
+            "run",
+            "count.rhai",
+            "--directory",
+            &list,
+            "--bind-dn",
+            &lab.env.bind_dn,
+        ])
+        .env("OCSH_PASSWORD", &lab.env.password)
+        .stdout_has(format!("No changes planned against {used}."))
+        .run();
+}
+
 /// Established TCP connections from this process's side to `port` on loopback (the
 /// server's side of each has the port as its local one; ours as the remote one).
 fn established_to(port: u16) -> usize {
@@ -478,6 +510,7 @@ crate::cases! { Backend;
     each_user_looked_up_and_staged_in_one_paged_loop_3100_or_10000_users,
     nested_paged_loops_3100_or_10000_users,
     loops_left_early_release_their_search,
+    a_dc_list_uses_the_first_that_answers,
     // Last: it changes the directory.
     the_issue_loop_enables_every_never_enabled_user_through_the_binary,
 }
