@@ -31,8 +31,9 @@ pub use errors::describe_rc;
 /// The rootDSE capability that says "this is Active Directory" (LDAP_CAP_ACTIVE_DIRECTORY_OID).
 const AD_CAPABILITY: &str = "1.2.840.113556.1.4.800";
 
-/// Shared connections for writes and single-entry reads.
-const LANES: usize = 1;
+/// Shared connections for writes and single-entry reads: the apply's concurrent modifies
+/// are spread over them (a server serves each connection's requests largely in order).
+const LANES: usize = 4;
 
 /// How to reach and authenticate to the server.
 #[derive(Debug, Clone, Default)]
