@@ -93,6 +93,9 @@ pub enum Command {
         /// A folder of snippet modules for `import` (repeatable; also OCSH_LIB).
         #[arg(long = "lib", value_name = "DIR")]
         lib: Vec<PathBuf>,
+        /// Nesting limits for compiling and loading modules.
+        #[command(flatten)]
+        limits: super::limits::LimitArgs,
     },
     /// Print the script API reference, generated from the engine (docs/api.md).
     Docs {
@@ -160,9 +163,9 @@ pub struct RunArgs {
     /// Wall-clock seconds the script may run before it is stopped.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
-    /// Rhai operations the script may perform before it is stopped.
-    #[arg(long, default_value_t = 200_000_000)]
-    pub max_operations: u64,
+    /// Operations, memory and nesting the script may use.
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
     /// Directory writes in flight at once during --apply (default 8).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: Option<u64>,
@@ -181,4 +184,7 @@ pub struct ReplArgs {
     /// Wall-clock seconds one statement may run.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+    /// Operations, memory and nesting each input may use.
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
 }

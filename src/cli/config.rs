@@ -44,6 +44,8 @@ pub struct Profile {
     pub journal: Option<PathBuf>,
     /// Snippet folders for `import`.
     pub lib: Option<Vec<PathBuf>>,
+    /// The sandbox limits (`[profiles.NAME.limits]`).
+    pub limits: Option<super::limits::ProfileLimits>,
 }
 
 /// The config file: profiles and which one is the default.
@@ -72,6 +74,8 @@ pub struct Resolved {
     pub journal: Option<PathBuf>,
     /// Snippet folders from the profile.
     pub lib: Vec<PathBuf>,
+    /// The profile's sandbox limits.
+    pub limits: Option<super::limits::ProfileLimits>,
 }
 
 fn dirs() -> Option<directories::ProjectDirs> {
@@ -184,6 +188,7 @@ pub fn resolve(d: &DirectoryArgs) -> Result<Resolved, Error> {
         concurrency: profile.concurrency,
         journal: profile.journal,
         lib: profile.lib.unwrap_or_default(),
+        limits: profile.limits,
     })
 }
 

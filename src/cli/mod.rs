@@ -3,6 +3,7 @@
 pub mod args;
 pub mod complete;
 pub mod config;
+pub mod limits;
 pub mod output;
 pub mod repl;
 pub mod replicator;
@@ -23,8 +24,26 @@ use crate::script::{Sandbox, Session};
 
 use args::{Cli, Command, DirectoryArgs, Format, RunArgs};
 
-/// Parses the arguments and runs the command; the return value is the exit code.
+/// Parses the arguments and runs the command on a thread whose native stack holds every
+/// sandbox limit at its ceiling (`script::limits::NATIVE_STACK`); the return value is
+/// the exit code.
 pub fn main() -> u8 {
+    let thread = std::thread::Builder::new()
+        .name("ocsh".into())
+        .stack_size(crate::script::limits::NATIVE_STACK)
+        .spawn(main_on_this_thread);
+    match thread.map(|t| t.join()) {
+        Ok(Ok(code)) => code,
+        // A panic has printed its message already.
+        Ok(Err(_)) => crate::error::exit::FAILURE,
+        Err(e) => {
+            eprintln!("ocsh: cannot start the script thread: {e}");
+            crate::error::exit::FAILURE
+        }
+    }
+}
+
+fn main_on_this_thread() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -59,7 +78,7 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
     match command {
         Command::Repl(args) => repl::repl(&args, out),
         Command::Run(args) => run(&args, out),
-        Command::Check { files, lib } => check(&files, &lib, out),
+        Command::Check { files, lib, limits } => check(&files, &lib, &limits, out),
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
         Command::Demo { file, force } => write_demo(&file, force, out),
         Command::Replicator { command } => replicator::main(*command, out),
@@ -123,7 +142,7 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
         ));
     }
     let sandbox = Sandbox {
-        max_operations: args.max_operations,
+        limits: limits::resolve(&args.limits, resolved.limits.as_ref())?,
         timeout: Some(Duration::from_secs(args.timeout)),
         lib: config::lib_folders(&args.common.lib, &resolved.lib)?,
         allow_read: allowed_reads(&args.common.allow_read)?,
@@ -354,9 +373,11 @@ fn confirm(question: &str) -> Result<bool, Error> {
 fn check(
     files: &[std::path::PathBuf],
     lib: &[std::path::PathBuf],
+    limit_flags: &limits::LimitArgs,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
     let sandbox = Sandbox {
+        limits: limits::resolve(limit_flags, None)?,
         lib: config::lib_folders(lib, &[])?,
         ..Sandbox::default()
     };
