@@ -19,7 +19,11 @@ fn assert_broke(out: &Output, demo: &DemoCopy, before: &[u8], flag: &str, value:
         format!("`{key} = ...` under [limits]"),
         "nothing was written".to_string(),
     ] {
-        assert!(out.stderr.contains(&want), "want {want:?} in\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(&want),
+            "want {want:?} in\n{}",
+            out.stderr
+        );
     }
     // file:line:col of the place the limit was reached
     assert!(
@@ -169,7 +173,9 @@ fn an_import_chain_of_2000_modules_stops_at_the_import_depth() {
         "user(\"jdoe\").enable(pool(\"pool01\"));\nimport \"m1\" as m;\nprint(m::v);\n",
     );
     let ldif = demo.ldif_arg();
-    let out = demo.ocsh(&["run", &script, "-d", &ldif, "--lib", lib, "--apply", "--yes"]);
+    let out = demo.ocsh(&[
+        "run", &script, "-d", &ldif, "--lib", lib, "--apply", "--yes",
+    ]);
     assert_broke(&out, &demo, &before, "max-import-depth", "16");
     let out = demo.ocsh(&["check", &script, "--lib", lib]);
     assert_eq!(out.code, 3, "{}", out.transcript());
@@ -238,8 +244,9 @@ fn the_default_budget_holds_200000_names_and_dns() {
     let out = demo.ocsh(&["run", &script]);
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(
-        out.stdout
-            .starts_with("200000\n200000\nCN=user199999,OU=Users,OU=Sales,DC=corp,DC=example,DC=com\n"),
+        out.stdout.starts_with(
+            "200000\n200000\nCN=user199999,OU=Users,OU=Sales,DC=corp,DC=example,DC=com\n"
+        ),
         "{}",
         out.stdout
     );
@@ -314,7 +321,14 @@ fn each_limit_is_raised_by_its_flag_and_by_the_profile() {
         );
         let run = |extra: &[&str]| {
             let mut args = vec![
-                "run", &script, "-d", &ldif, "--lib", &lib, "--apply", "--yes",
+                "run",
+                &script,
+                "-d",
+                &ldif,
+                "--lib",
+                &lib,
+                "--apply",
+                "--yes",
                 "--journal",
             ];
             let journal = demo.dir.path().join("j.jsonl");
@@ -334,11 +348,7 @@ fn each_limit_is_raised_by_its_flag_and_by_the_profile() {
             } else {
                 value.to_string()
             };
-            std::fs::write(
-                &config,
-                format!("[profiles.lab.limits]\n{key} = {value}\n"),
-            )
-            .unwrap();
+            std::fs::write(&config, format!("[profiles.lab.limits]\n{key} = {value}\n")).unwrap();
         };
         profile(low);
         let out = run(&["--config", &cfg, "--profile", "lab"]);
@@ -366,7 +376,8 @@ fn a_limit_above_its_ceiling_is_refused() {
     ]);
     assert_eq!(out.code, 2, "{}", out.transcript());
     assert!(
-        out.stderr.contains("max-call-levels must be between 1 and 1000"),
+        out.stderr
+            .contains("max-call-levels must be between 1 and 1000"),
         "{}",
         out.stderr
     );
@@ -402,12 +413,25 @@ fn exit_keeps_the_plan_only_for_no_value_or_zero() {
     let journal = journal.to_str().unwrap();
     let stage = "user(\"jdoe\").enable(pool(\"pool01\"));\n";
     for (name, ending, want) in [
-        ("abort.rhai", "exit(\"abort: bad input\");", "exit(\"abort: bad input\")"),
+        (
+            "abort.rhai",
+            "exit(\"abort: bad input\");",
+            "exit(\"abort: bad input\")",
+        ),
         ("one.rhai", "exit(1);", "exit(1)"),
         ("nested.rhai", "fn f() { exit(false); } f();", "exit(false)"),
     ] {
         let script = demo.script(name, &format!("{stage}{ending}\nprint(\"not reached\");\n"));
-        let out = demo.ocsh(&["run", &script, "-d", &ldif, "--apply", "--yes", "--journal", journal]);
+        let out = demo.ocsh(&[
+            "run",
+            &script,
+            "-d",
+            &ldif,
+            "--apply",
+            "--yes",
+            "--journal",
+            journal,
+        ]);
         assert_eq!(out.code, 3, "{name}: {}", out.transcript());
         assert!(out.stderr.contains(want), "{name}: {}", out.stderr);
         assert!(out.stderr.contains("nothing was written"), "{}", out.stderr);
@@ -419,17 +443,38 @@ fn exit_keeps_the_plan_only_for_no_value_or_zero() {
         "caught.rhai",
         &format!("{stage}try {{ exit(2); }} catch (e) {{ print(\"caught\"); }}\n"),
     );
-    let out = demo.ocsh(&["run", &script, "-d", &ldif, "--apply", "--yes", "--journal", journal]);
+    let out = demo.ocsh(&[
+        "run",
+        &script,
+        "-d",
+        &ldif,
+        "--apply",
+        "--yes",
+        "--journal",
+        journal,
+    ]);
     assert_eq!(out.code, 3, "{}", out.transcript());
     assert!(!out.stdout.contains("caught"), "{}", out.stdout);
     assert_eq!(before, demo.bytes());
     for (name, ending) in [("plain.rhai", "exit();"), ("zero.rhai", "exit(0);")] {
         std::fs::write(&demo.ldif, &before).unwrap();
         let script = demo.script(name, &format!("{stage}{ending}\nprint(\"not reached\");\n"));
-        let out = demo.ocsh(&["run", &script, "-d", &ldif, "--apply", "--yes", "--journal", journal]);
+        let out = demo.ocsh(&[
+            "run",
+            &script,
+            "-d",
+            &ldif,
+            "--apply",
+            "--yes",
+            "--journal",
+            journal,
+        ]);
         assert_eq!(out.code, 0, "{name}: {}", out.transcript());
         assert!(!out.stdout.contains("not reached"), "{}", out.stdout);
         let after = String::from_utf8(demo.bytes()).unwrap();
-        assert!(after.contains("msRTCSIP-UserEnabled: TRUE"), "{name}: jdoe not enabled");
+        assert!(
+            after.contains("msRTCSIP-UserEnabled: TRUE"),
+            "{name}: jdoe not enabled"
+        );
     }
 }

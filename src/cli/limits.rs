@@ -108,7 +108,9 @@ pub fn resolve(flags: &LimitArgs, profile: Option<&ProfileLimits>) -> Result<Lim
             None => {
                 let from = format!("the profile's [limits] {}", limit.key());
                 let v = match profile {
-                    Some(p) => p.get(limit).map_err(|e| Error::Usage(format!("{from}: {e}")))?,
+                    Some(p) => p
+                        .get(limit)
+                        .map_err(|e| Error::Usage(format!("{from}: {e}")))?,
                     None => None,
                 };
                 (v, from)
@@ -138,7 +140,9 @@ mod tests {
         assert_eq!(l.get(Limit::Memory), 2 << 30);
         assert_eq!(l.get(Limit::Operations), Limit::Operations.default_value());
         let bad: ProfileLimits = toml::from_str("max_value_depth = 99999999\n").unwrap();
-        let e = resolve(&LimitArgs::default(), Some(&bad)).unwrap_err().to_string();
+        let e = resolve(&LimitArgs::default(), Some(&bad))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("[limits] max_value_depth"), "{e}");
         assert!(toml::from_str::<ProfileLimits>("max_bananas = 1\n").is_err());
     }
@@ -157,13 +161,21 @@ mod tests {
                 _ => limit.default_value().to_string(),
             };
             let flag = format!("--{}", limit.flag());
-            let at = help.find(&flag).unwrap_or_else(|| panic!("{flag} in\n{help}"));
+            let at = help
+                .find(&flag)
+                .unwrap_or_else(|| panic!("{flag} in\n{help}"));
             let text = &help[at..];
             let end = text.find("\n  -").unwrap_or(text.len());
             let text = text[..end].replace('\n', " ");
-            assert!(text.contains(&format!("default: {default}")), "{flag}: {text}");
+            assert!(
+                text.contains(&format!("default: {default}")),
+                "{flag}: {text}"
+            );
             if limit.ceiling() <= 10_000 && limit != Limit::Modules {
-                assert!(text.contains(&format!("at most {}", limit.ceiling())), "{flag}: {text}");
+                assert!(
+                    text.contains(&format!("at most {}", limit.ceiling())),
+                    "{flag}: {text}"
+                );
             }
         }
     }

@@ -13,11 +13,7 @@ use super::limits::{Limit, LimitBroken, Limits};
 /// Bytes one array element takes (a Rhai value).
 const VALUE_BYTES: usize = std::mem::size_of::<Dynamic>();
 
-fn guard(
-    state: &RunState,
-    limits: &Limits,
-    bytes: usize,
-) -> Result<(), Box<EvalAltResult>> {
+fn guard(state: &RunState, limits: &Limits, bytes: usize) -> Result<(), Box<EvalAltResult>> {
     let budget = usize::try_from(limits.get(Limit::Memory)).unwrap_or(usize::MAX);
     if state.memory_used().saturating_add(bytes) > budget {
         return Err(Box::new(EvalAltResult::ErrorTerminated(
@@ -78,10 +74,7 @@ pub fn register(engine: &mut Engine, state: &Rc<RunState>, limits: &Limits) {
     let (s, l) = (state.clone(), limits.clone());
     engine.register_fn(
         "pad",
-        move |t: &mut ImmutableString,
-              len: INT,
-              padding: &str|
-              -> Result<(), Box<EvalAltResult>> {
+        move |t: &mut ImmutableString, len: INT, padding: &str| -> Result<(), Box<EvalAltResult>> {
             let len = len_of(len);
             let have = t.chars().count();
             if len > have && !padding.is_empty() {
@@ -93,10 +86,13 @@ pub fn register(engine: &mut Engine, state: &Rc<RunState>, limits: &Limits) {
         },
     );
     let (s, l) = (state.clone(), limits.clone());
-    engine.register_fn("blob", move |len: INT| -> Result<Blob, Box<EvalAltResult>> {
-        guard(&s, &l, len_of(len))?;
-        Ok(vec![0; len_of(len)])
-    });
+    engine.register_fn(
+        "blob",
+        move |len: INT| -> Result<Blob, Box<EvalAltResult>> {
+            guard(&s, &l, len_of(len))?;
+            Ok(vec![0; len_of(len)])
+        },
+    );
     let (s, l) = (state.clone(), limits.clone());
     engine.register_fn(
         "blob",

@@ -5,11 +5,15 @@ use std::collections::HashSet;
 
 use rhai::{Array, Dynamic, FnPtr, Map};
 
+/// A value nests deeper than the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooDeep;
+
 /// The number of values visited when no value of `values` nests more than `max` levels
 /// (arrays, maps, closures with their captured variables and curried arguments, and
 /// shared cells each count one). Stops at the first level past `max`, so its own
 /// recursion stays within it.
-pub fn check<'a>(values: impl Iterator<Item = &'a Dynamic>, max: usize) -> Result<usize, ()> {
+pub fn check<'a>(values: impl Iterator<Item = &'a Dynamic>, max: usize) -> Result<usize, TooDeep> {
     let mut seen = HashSet::new();
     let mut visited = 0;
     for v in values {
@@ -24,14 +28,14 @@ fn walk(
     max: usize,
     seen: &mut HashSet<usize>,
     visited: &mut usize,
-) -> Result<(), ()> {
+) -> Result<(), TooDeep> {
     *visited += 1;
     let container = v.is_shared() || v.is_array() || v.is_map() || v.is::<FnPtr>();
     if !container {
         return Ok(());
     }
     if level > max {
-        return Err(());
+        return Err(TooDeep);
     }
     if v.is_shared() {
         // A shared cell can be reached many times (every closure that captured it) and

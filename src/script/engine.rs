@@ -187,13 +187,15 @@ pub fn build(sandbox: &Sandbox) -> (Engine, Rc<RunState>) {
                 .map(|(_, _, v)| v)
                 .chain(ctx.this_ptr());
             match super::depth::check(values, max_depth) {
-                Ok(visited) => s.depth_every.set(
-                    (visited as u64).clamp(DEPTH_CHECK_MIN, DEPTH_CHECK_EVERY),
-                ),
-                Err(()) => return Err(Box::new(EvalAltResult::ErrorTerminated(
-                    broken(Limit::ValueDepth, &l),
-                    Position::NONE,
-                ))),
+                Ok(visited) => s
+                    .depth_every
+                    .set((visited as u64).clamp(DEPTH_CHECK_MIN, DEPTH_CHECK_EVERY)),
+                Err(super::depth::TooDeep) => {
+                    return Err(Box::new(EvalAltResult::ErrorTerminated(
+                        broken(Limit::ValueDepth, &l),
+                        Position::NONE,
+                    )));
+                }
             }
         }
         Ok(s.globals.borrow().as_ref().and_then(|g| g(name, index)))

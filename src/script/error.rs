@@ -85,21 +85,18 @@ impl ScriptError {
                     v.clone_cast::<ExitRequest>().0
                 ),
             ),
-            EvalAltResult::ErrorTooManyOperations(_) => (
-                ScriptErrorKind::Script,
-                broke(Limit::Operations, limits),
-            ),
-            EvalAltResult::ErrorStackOverflow(_) => (
-                ScriptErrorKind::Script,
-                broke(Limit::CallLevels, limits),
-            ),
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                (ScriptErrorKind::Script, broke(Limit::Operations, limits))
+            }
+            EvalAltResult::ErrorStackOverflow(_) => {
+                (ScriptErrorKind::Script, broke(Limit::CallLevels, limits))
+            }
             EvalAltResult::ErrorTooManyModules(_) => {
                 (ScriptErrorKind::Script, broke(Limit::Modules, limits))
             }
-            EvalAltResult::ErrorParsing(rhai::ParseErrorType::ExprTooDeep, _) => (
-                ScriptErrorKind::Script,
-                broke(Limit::ExprDepth, limits),
-            ),
+            EvalAltResult::ErrorParsing(rhai::ParseErrorType::ExprTooDeep, _) => {
+                (ScriptErrorKind::Script, broke(Limit::ExprDepth, limits))
+            }
             EvalAltResult::ErrorTerminated(v, _) => {
                 (ScriptErrorKind::Script, format!("script stopped: {v}"))
             }

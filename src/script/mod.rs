@@ -28,9 +28,9 @@ use rhai::{AST, Dynamic, Engine, Map, Scope};
 use crate::plan::Workspace;
 
 pub use engine::Sandbox;
-pub use limits::{Limit, Limits};
 pub use error::{ScriptError, ScriptErrorKind};
 pub use host::{Host, HostRef};
+pub use limits::{Limit, Limits};
 
 /// A script session: engine, shared host state and the variables that persist between
 /// runs (one run for `ocsh run`, one per input in the REPL).
