@@ -96,12 +96,12 @@ pub async fn apply_entries(
         results: indexed.into_iter().map(|(_, e, o)| (e, o)).collect(),
         settings: None,
     };
-    if report.applied() > 0 {
-        if let Err(e) = dir.commit().await {
-            for (_, o) in &mut report.results {
-                if *o == ApplyOutcome::Applied {
-                    *o = ApplyOutcome::Failed(format!("not saved: {e}"));
-                }
+    // Also after nothing applied: the commit ends the apply, releasing what the
+    // directory holds for it (the embedded file's write lock).
+    if let Err(e) = dir.commit().await {
+        for (_, o) in &mut report.results {
+            if *o == ApplyOutcome::Applied {
+                *o = ApplyOutcome::Failed(format!("not saved: {e}"));
             }
         }
     }
