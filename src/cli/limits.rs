@@ -161,12 +161,12 @@ mod tests {
                 _ => limit.default_value().to_string(),
             };
             let flag = format!("--{}", limit.flag());
+            let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
             let at = help
                 .find(&flag)
                 .unwrap_or_else(|| panic!("{flag} in\n{help}"));
-            let text = &help[at..];
-            let end = text.find("\n  -").unwrap_or(text.len());
-            let text = text[..end].replace('\n', " ");
+            let text = &help[at + flag.len()..];
+            let text = &text[..text.find(" --").unwrap_or(text.len())];
             assert!(
                 text.contains(&format!("default: {default}")),
                 "{flag}: {text}"

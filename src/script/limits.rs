@@ -270,6 +270,6 @@ mod tests {
         .to_string();
         assert!(m.contains("max-memory = 1 GiB"), "{m}");
         assert!(m.contains("--max-memory"), "{m}");
-        assert!(m.contains("max_memory = ... under [limits]"), "{m}");
+        assert!(m.contains("`max_memory = ...` under [limits]"), "{m}");
     }
 }
