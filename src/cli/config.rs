@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::directory::DirectorySpec;
 use crate::directory::ldap::LdapOptions;
+use crate::directory::{DirectorySpec, input_file};
 use crate::error::Error;
 
 use super::args::DirectoryArgs;
@@ -110,7 +110,7 @@ pub fn load_config(path: Option<&Path>) -> Result<ConfigFile, Error> {
             None => return Ok(ConfigFile::default()),
         },
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match input_file::read_text(&path, input_file::MAX_SMALL) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => {
             return Ok(ConfigFile::default());
@@ -121,7 +121,7 @@ pub fn load_config(path: Option<&Path>) -> Result<ConfigFile, Error> {
 }
 
 fn read_password_file(path: &Path) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = input_file::read_text(path, input_file::MAX_SMALL)
         .map_err(|e| Error::Usage(format!("password file {}: {e}", path.display())))?;
     let pw = text.lines().next().unwrap_or("").to_string();
     if pw.is_empty() {

@@ -90,7 +90,8 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 }
 
 fn read_script(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| io_err(path, e))
+    crate::directory::input_file::read_text(path, crate::directory::input_file::MAX_SCRIPT)
+        .map_err(|e| io_err(path, e))
 }
 
 /// Reads `--param name=value` pairs.

@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod entry;
 pub mod error;
 pub mod filter;
+pub mod input_file;
 pub mod ldap;
 pub mod ldif;
 pub mod open;

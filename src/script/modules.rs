@@ -84,8 +84,11 @@ impl Resolver {
         for dir in &self.folders {
             let file: PathBuf = dir.join(format!("{name}.rhai"));
             if file.is_file() {
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                let text = crate::directory::input_file::read_text(
+                    &file,
+                    crate::directory::input_file::MAX_SCRIPT,
+                )
+                .map_err(|e| format!("{}: {e}", file.display()))?;
                 return Ok((file.display().to_string(), text));
             }
         }

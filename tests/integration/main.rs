@@ -11,6 +11,7 @@ mod behaviour;
 mod cli;
 mod differential;
 mod embedded_writers;
+mod input_files;
 mod plans_guard;
 mod plans_ldif;
 #[cfg(unix)]
@@ -28,6 +29,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(cli::trials());
     trials.extend(script::trials());
     trials.extend(sandbox_limits::trials());
+    trials.extend(input_files::trials());
     #[cfg(unix)]
     trials.extend(repl::trials());
     trials.extend(differential::trials());
