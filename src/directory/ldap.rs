@@ -124,7 +124,7 @@ fn tls_failure(message: &str) -> bool {
     m.contains("certificate") || m.contains("handshake") || m.contains("tls")
 }
 
-fn tls_config(path: &PathBuf) -> Result<Arc<rustls::ClientConfig>, DirError> {
+fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, DirError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let bad = |m: String| DirError::Unsupported(format!("--ca-file {}: {m}", path.display()));
