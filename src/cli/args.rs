@@ -129,6 +129,9 @@ pub enum Command {
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        /// Add this many generated users to the demo's (docs/demo-forest.md, "At scale").
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+        users: Option<u64>,
     },
 }
 
@@ -182,6 +185,9 @@ pub struct RunArgs {
     /// Operations, memory and nesting the script may use.
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
+    /// Print the run's operations, time and memory to stderr.
+    #[arg(long)]
+    pub stats: bool,
     /// Directory writes in flight at once during --apply (default 8).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: Option<u64>,

@@ -80,7 +80,7 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
         Command::Run(args) => run(&args, out),
         Command::Check { files, lib, limits } => check(&files, &lib, &limits, out),
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
-        Command::Demo { file, force } => write_demo(&file, force, out),
+        Command::Demo { file, force, users } => write_demo(&file, force, users, out),
         Command::Replicator { command } => replicator::main(*command, out),
     }
 }
@@ -147,6 +147,7 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
         timeout: Some(Duration::from_secs(args.timeout)),
         lib: config::lib_folders(&args.common.lib, &resolved.lib)?,
         allow_read: allowed_reads(&args.common.allow_read)?,
+        stats: args.stats,
         ..Sandbox::default()
     };
     let apply = args.apply.then(|| ApplySettings {
@@ -251,6 +252,9 @@ pub fn run_source(
     };
     let mut session = Session::new(ws, params, limits, printed);
     let result = session.run(name, source);
+    if limits.stats {
+        eprintln!("ocsh: stats: {name}: {}", session.stats_line());
+    }
     let records = session.take_records();
     let host = session.host().clone();
     let mut ws = host.ws.borrow_mut();
@@ -483,15 +487,31 @@ fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<u8, Error> {
     Ok(crate::error::exit::OK)
 }
 
-fn write_demo(file: &Path, force: bool, out: &mut dyn Write) -> Result<u8, Error> {
+fn write_demo(
+    file: &Path,
+    force: bool,
+    users: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
     if file.exists() && !force {
         return Err(Error::Usage(format!(
             "{} exists; use --force to overwrite it",
             file.display()
         )));
     }
-    std::fs::write(file, demo::DEMO_LDIF).map_err(|e| io_err(file, e))?;
-    writeln!(out, "wrote the demo forest to {}", file.display())
-        .map_err(|e| Error::Io(format!("stdout: {e}")))?;
+    let users = usize::try_from(users.unwrap_or(0)).unwrap_or(0);
+    if users == 0 {
+        std::fs::write(file, demo::DEMO_LDIF).map_err(|e| io_err(file, e))?;
+        writeln!(out, "wrote the demo forest to {}", file.display())
+    } else {
+        let text = crate::directory::demo_scale::scaled_ldif(users);
+        std::fs::write(file, text).map_err(|e| io_err(file, e))?;
+        writeln!(
+            out,
+            "wrote the demo forest with {users} generated users to {}",
+            file.display()
+        )
+    }
+    .map_err(|e| Error::Io(format!("stdout: {e}")))?;
     Ok(crate::error::exit::OK)
 }

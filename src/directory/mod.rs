@@ -6,6 +6,7 @@
 
 pub mod changes;
 pub mod demo;
+pub mod demo_scale;
 pub mod embedded;
 pub mod entry;
 pub mod error;

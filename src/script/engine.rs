@@ -27,6 +27,8 @@ pub struct Sandbox {
     pub lib: Vec<std::path::PathBuf>,
     /// Files and folders `read_csv`/`read_lines` may read (`--allow-read`).
     pub allow_read: Vec<std::path::PathBuf>,
+    /// Print each run's figures (operations, time, memory) to stderr (`--stats`).
+    pub stats: bool,
 }
 
 impl Default for Sandbox {
@@ -37,6 +39,7 @@ impl Default for Sandbox {
             interrupt: Arc::new(AtomicBool::new(false)),
             lib: Vec::new(),
             allow_read: Vec::new(),
+            stats: false,
         }
     }
 }
@@ -75,6 +78,11 @@ impl RunState {
     /// Gives the engine's variable hook the variables the host provides (`replicator`).
     pub fn set_globals(&self, globals: GlobalVariable) {
         *self.globals.borrow_mut() = Some(globals);
+    }
+
+    /// Time since the current run started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.get().elapsed()
     }
 
     /// Operations performed by the session so far (all runs, modules included).

@@ -209,6 +209,16 @@ pub fn show_bytes(n: u64) -> String {
     format!("{n} bytes")
 }
 
+/// A size rounded to one decimal in the largest fitting unit (`12.3 MiB`), for figures.
+pub fn show_bytes_approx(n: u64) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if n >= 1 << shift {
+            return format!("{:.1} {unit}", n as f64 / (1u64 << shift) as f64);
+        }
+    }
+    format!("{n} bytes")
+}
+
 /// Reads a size: a number of bytes, or one with a binary unit `K`, `M`, `G`, `T`
 /// (`KiB`, `MB`... are read the same: powers of 1024).
 pub fn parse_bytes(text: &str) -> Result<u64, String> {

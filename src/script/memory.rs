@@ -21,3 +21,8 @@ static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 pub fn allocated() -> usize {
     ALLOCATOR.allocated()
 }
+
+/// The most bytes the process held at any time.
+pub fn peak() -> usize {
+    ALLOCATOR.max_allocated()
+}

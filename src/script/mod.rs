@@ -166,6 +166,18 @@ impl Session {
         self.state.operations()
     }
 
+    /// One line of figures: operations, time since the last run started, memory held
+    /// beyond the session's start and the process's peak (for `--stats`).
+    pub fn stats_line(&self) -> String {
+        format!(
+            "{} operations, {:.3} s, memory held {} (process peak {})",
+            self.state.operations(),
+            self.state.elapsed().as_secs_f64(),
+            limits::show_bytes_approx(self.state.memory_used() as u64),
+            limits::show_bytes_approx(memory::peak() as u64),
+        )
+    }
+
     /// The flag that stops the running script (set it from a Ctrl-C handler).
     pub fn interrupt_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
         self.interrupt.clone()
