@@ -11,6 +11,7 @@ mod behaviour;
 mod cli;
 mod differential;
 mod embedded_writers;
+mod lync;
 mod plans_guard;
 mod plans_ldif;
 #[cfg(unix)]
@@ -32,6 +33,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
     trials.extend(plans_guard::trials());
+    trials.extend(lync::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);

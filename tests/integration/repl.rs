@@ -293,7 +293,17 @@ fn replicator_cycle_runs_from_the_repl() {
     );
 }
 
+/// A user card shows the Lync-era attributes when the user has them.
+fn cards_show_the_lync_attributes() {
+    let state = tempfile::tempdir().unwrap();
+    let t = Term::start(state.path());
+    t.line("user(\"priya.raman\")", "ocsh>");
+    let s = t.line("user(\"chloe.dubois\")", "ocsh>");
+    insta::assert_snapshot!(transcript(&s));
+}
+
 crate::tests![
+    cards_show_the_lync_attributes,
     completion_lists_the_demo_pools_and_members,
     a_for_loop_typed_line_by_line_runs_once_complete,
     ctrl_c_stops_a_runaway_loop_and_the_session_goes_on,
