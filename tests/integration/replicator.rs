@@ -39,7 +39,6 @@ use ocsh::script::api_replicator::sync_now;
 const LEFTOVERS: &str = include_str!("../fixtures/child-domain-leftovers.ldif");
 const DEMO: &str = ocsh::directory::demo::DEMO_LDIF;
 
-use crate::support::harness::{Shared, Suite};
 use crate::support::{self, Server, Test, block_on, say};
 
 // ---------------------------------------------------------------------------------------
@@ -459,25 +458,13 @@ fn scenario(lab: &Lab) {
 // The tests
 // ---------------------------------------------------------------------------------------
 
-crate::cases! { Lab; scenario }
-
-/// The scenario on the three backends, each on a lab of its own.
-pub(crate) static SUITE: Suite<Lab> = Suite {
-    name: "replicator",
-    cases,
-    start: start_lab,
-    labs: &LABS,
-};
-
-static LABS: [Shared<Lab>; 3] = [Shared::new(), Shared::new(), Shared::new()];
+crate::suite! { "replicator", Lab, start_lab; scenario }
 
 fn start_lab(name: &'static str) -> Result<Lab, String> {
-    match name {
-        "embedded" => Ok(Lab::embedded()),
-        "openldap" => Server::openldap().map(|server| Lab::server("openldap", server)),
-        "samba" => Server::samba().map(|server| Lab::server("samba", server)),
-        other => Err(format!("no backend {other}")),
-    }
+    Ok(match support::start_server(name)? {
+        None => Lab::embedded(),
+        Some(server) => Lab::server(name, server),
+    })
 }
 
 /// A directory that fails the incremental read on demand, to interrupt a cycle half-way.

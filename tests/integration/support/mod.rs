@@ -198,6 +198,42 @@ impl ServerEnv {
     }
 }
 
+/// The server of a backend, started: `None` for the embedded directory (no server).
+pub fn start_server(backend: &str) -> Result<Option<Server>, String> {
+    match backend {
+        "embedded" => Ok(None),
+        "openldap" => Server::openldap().map(Some),
+        "samba" => Server::samba().map(Some),
+        other => Err(format!("no backend {other}")),
+    }
+}
+
+/// The shipped scripts (`scripts/*.rhai`, relative to the repository root), each with the
+/// arguments of its first `@example` header line, in name order.
+pub fn shipped_scripts() -> Vec<(String, Vec<String>)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let source = std::fs::read_to_string(p).unwrap();
+            let header = ocsh::script::header::Header::parse(&source).unwrap();
+            let example = header
+                .examples
+                .first()
+                .unwrap_or_else(|| panic!("{} has no @example line", p.display()));
+            (
+                format!("scripts/{}", p.file_name().unwrap().to_string_lossy()),
+                example.split_whitespace().map(str::to_string).collect(),
+            )
+        })
+        .collect()
+}
+
 /// A loopback TCP port nothing listens on now (the system picks it).
 fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
