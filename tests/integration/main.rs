@@ -14,10 +14,12 @@ mod embedded_writers;
 mod lync;
 mod plans_guard;
 mod plans_ldif;
+mod reach;
 #[cfg(unix)]
 mod repl;
 mod replicator;
 mod script;
+mod tester;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -32,6 +34,8 @@ fn main() -> std::process::ExitCode {
     trials.extend(differential::trials());
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
+    trials.extend(tester::trials());
+    trials.extend(reach::trials());
     trials.extend(plans_guard::trials());
     trials.extend(lync::trials());
     trials.extend(api_coverage::trials());
