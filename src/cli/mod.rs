@@ -8,6 +8,7 @@ pub mod output;
 pub mod repl;
 pub mod replicator;
 pub mod show;
+pub mod tester;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -78,7 +79,13 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
     match command {
         Command::Repl(args) => repl::repl(&args, out),
         Command::Run(args) => run(&args, out),
-        Command::Check { files, lib, limits } => check(&files, &lib, &limits, out),
+        Command::Check {
+            files,
+            lib,
+            strict,
+            limits,
+        } => check(&files, &lib, strict, &limits, out),
+        Command::Test(args) => tester::main(&args, out),
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
         Command::Demo { file, force, users } => write_demo(&file, force, users, out),
         Command::Replicator { command } => replicator::main(*command, out),
@@ -250,6 +257,9 @@ pub fn run_source(
         Format::Table => Box::new(std::io::stdout()),
         Format::Json | Format::Csv | Format::Ldif => Box::new(std::io::stderr()),
     };
+    let header = Header::parse(source).map_err(|e| Error::Usage(format!("{name}: header {e}")))?;
+    let mut ws = ws;
+    ws.declare_reach(&header.reach);
     let mut session = Session::new(ws, params, limits, printed);
     let result = session.run(name, source);
     if limits.stats {
@@ -297,6 +307,20 @@ pub fn run_source(
             }
         }
         _ => {}
+    }
+    // The declared reach, beside the guard: refused after the plan is shown (its header
+    // names the reach), with or without --apply.
+    if let Err(e) = enforce_reach(ws.plan(), name) {
+        if format == Format::Json {
+            let doc = serde_json::json!({
+                "directory": directory,
+                "records": output::records_json(&records),
+                "plan": plan_json,
+                "error": e.to_string(),
+            });
+            write_out(out, &format!("{doc:#}\n"))?;
+        }
+        return Err(e);
     }
     let mut report_json = serde_json::Value::Null;
     let mut code = crate::error::exit::OK;
@@ -354,6 +378,20 @@ pub fn run_source(
     Ok(code)
 }
 
+/// Refuses (exit 4) a plan that goes beyond a reach its scripts declared; `name` is the
+/// script (or session) the refusal is reported for.
+pub(crate) fn enforce_reach(plan: &crate::plan::Plan, name: &str) -> Result<(), Error> {
+    crate::plan::reach::check(plan).map_err(|r| {
+        Error::Script(crate::script::ScriptError {
+            kind: crate::script::ScriptErrorKind::Refused,
+            file: name.to_string(),
+            line: None,
+            column: None,
+            message: r.to_string(),
+        })
+    })
+}
+
 /// Writes the workspace's plan: opens the journal first (an unwritable journal stops the
 /// apply before anything is written), shows progress on a terminal, records every
 /// attempted change in the journal.
@@ -361,6 +399,8 @@ pub fn apply_plan(
     ws: &mut Workspace,
     settings: &ApplySettings,
 ) -> Result<crate::plan::ApplyReport, Error> {
+    // Before the journal and the first write: a plan beyond its reach writes nothing.
+    enforce_reach(ws.plan(), "the plan")?;
     let directory = ws.describe();
     let journal_path = settings
         .journal
@@ -417,6 +457,7 @@ fn confirm(question: &str) -> Result<bool, Error> {
 fn check(
     files: &[std::path::PathBuf],
     lib: &[std::path::PathBuf],
+    strict: bool,
     limit_flags: &limits::LimitArgs,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
@@ -436,13 +477,20 @@ fn check(
     for f in files {
         let name = f.display().to_string();
         let source = read_script(f)?;
+        let error = |message: String| crate::script::ScriptError {
+            kind: crate::script::ScriptErrorKind::Script,
+            file: name.clone(),
+            line: None,
+            column: None,
+            message,
+        };
         let result = Header::parse(&source)
-            .map_err(|e| crate::script::ScriptError {
-                kind: crate::script::ScriptErrorKind::Script,
-                file: name.clone(),
-                line: None,
-                column: None,
-                message: format!("header {e}"),
+            .map_err(|e| error(format!("header {e}")))
+            .and_then(|h| match strict && !h.reach.is_declared() {
+                true => Err(error(
+                    "declares no reach: --strict needs @writes (or @writes none), @scope or @max in its //! header".into(),
+                )),
+                false => Ok(()),
             })
             .and_then(|_| session.check(&name, &source));
         match result {

@@ -12,13 +12,16 @@ mod cli;
 mod differential;
 mod embedded_writers;
 mod input_files;
+mod lync;
 mod plans_guard;
 mod plans_ldif;
+mod reach;
 #[cfg(unix)]
 mod repl;
 mod replicator;
 mod sandbox_limits;
 mod script;
+mod tester;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -35,7 +38,10 @@ fn main() -> std::process::ExitCode {
     trials.extend(differential::trials());
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
+    trials.extend(tester::trials());
+    trials.extend(reach::trials());
     trials.extend(plans_guard::trials());
+    trials.extend(lync::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);

@@ -381,6 +381,11 @@ impl Server {
     /// A fresh slapd in a new temp dir, on two free loopback ports the system picks: fixed
     /// ports collide when two suites or two checkouts run at once.
     pub fn openldap() -> Result<Server, String> {
+        Server::openldap_with(&[])
+    }
+
+    /// The same, with more settings for `openldap-setup.sh` (`SYNCPROV=0`: no syncprov).
+    pub fn openldap_with(vars: &[(&str, &str)]) -> Result<Server, String> {
         let (port, tls_port) = (free_port()?, free_port()?);
         let temp = tempfile::Builder::new()
             .prefix("ocsh-slapd-")
@@ -394,7 +399,10 @@ impl Server {
             &[
                 ("PORT", port.to_string()),
                 ("TLSPORT", tls_port.to_string()),
-            ],
+            ]
+            .into_iter()
+            .chain(vars.iter().map(|(k, v)| (*k, v.to_string())))
+            .collect::<Vec<_>>(),
         )
     }
 
