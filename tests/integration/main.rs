@@ -11,6 +11,8 @@ mod behaviour;
 mod cli;
 mod differential;
 mod embedded_writers;
+mod input_files;
+mod lync;
 mod plans_guard;
 mod plans_ldif;
 mod reach;
@@ -18,6 +20,7 @@ mod reach_at_size;
 #[cfg(unix)]
 mod repl;
 mod replicator;
+mod sandbox_limits;
 mod script;
 mod tester;
 
@@ -29,6 +32,8 @@ fn main() -> std::process::ExitCode {
     trials.extend(support::harness_self_checks());
     trials.extend(cli::trials());
     trials.extend(script::trials());
+    trials.extend(sandbox_limits::trials());
+    trials.extend(input_files::trials());
     #[cfg(unix)]
     trials.extend(repl::trials());
     trials.extend(differential::trials());
@@ -38,6 +43,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(reach::trials());
     trials.extend(reach_at_size::trials());
     trials.extend(plans_guard::trials());
+    trials.extend(lync::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);
