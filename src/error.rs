@@ -37,6 +37,8 @@ pub enum Error {
     Io(String),
     /// Some changes did not land (the summary was already printed).
     Partial(String),
+    /// The blast-radius guard refused the apply before the first write.
+    Guard(crate::plan::guard::TooDestructive),
 }
 
 impl Error {
@@ -52,6 +54,7 @@ impl Error {
             Error::Directory(_) => exit::DIRECTORY,
             Error::Io(_) => exit::FAILURE,
             Error::Partial(_) => exit::PARTIAL,
+            Error::Guard(_) => exit::REFUSED,
         }
     }
 }
@@ -66,6 +69,7 @@ impl fmt::Display for Error {
                 ScriptErrorKind::Refused => write!(f, "{e}\nrefused: nothing was written"),
                 _ => write!(f, "{e}\nnothing was written"),
             },
+            Error::Guard(e) => write!(f, "refused: {e}"),
         }
     }
 }

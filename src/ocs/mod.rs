@@ -4,9 +4,11 @@
 //! script layers ask these types whether a value is valid and what a change writes.
 
 pub mod attrs;
+pub mod destructive;
 pub mod dn;
 pub mod flags;
 pub mod pool;
+pub mod reach;
 pub mod replicator;
 pub mod sip;
 pub mod user;
@@ -14,6 +16,7 @@ pub mod user;
 pub mod values;
 
 pub use attrs::Attr;
+pub use destructive::Destructive;
 pub use dn::Dn;
 pub use flags::{Flag, Flags};
 pub use pool::{HomeServerRef, Pool, PoolLayout};

@@ -5,8 +5,10 @@
 
 pub mod apply;
 pub mod error;
+pub mod guard;
 pub mod journal;
 pub mod ldif;
+pub mod reach;
 pub mod render;
 pub mod workspace;
 
@@ -83,12 +85,27 @@ pub struct Plan {
     /// Lower-cased SIP address -> normalized DNs of the staged views holding it, so that
     /// a uniqueness check costs the same with 10,000 staged users as with one.
     sips: HashMap<String, Vec<String>>,
+    /// The reaches the run's scripts declared; the plan must stay within each.
+    reaches: Vec<crate::ocs::reach::Reach>,
 }
 
 impl Plan {
     /// True when nothing is staged.
     pub fn is_empty(&self) -> bool {
         self.entries.iter().all(|e| e.changes.is_empty()) && self.settings.is_none()
+    }
+
+    /// Bounds the plan by `reach` (a declared one; an undeclared reach bounds nothing). It
+    /// stays when the changes are discarded: it belongs to the session's scripts.
+    pub fn declare_reach(&mut self, reach: &crate::ocs::reach::Reach) {
+        if reach.is_declared() && !self.reaches.contains(reach) {
+            self.reaches.push(reach.clone());
+        }
+    }
+
+    /// The declared reaches the plan must stay within.
+    pub fn reaches(&self) -> &[crate::ocs::reach::Reach] {
+        &self.reaches
     }
 
     /// The staged change of the replicator's settings, if any.

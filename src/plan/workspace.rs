@@ -256,6 +256,11 @@ impl Workspace {
         self.dir.describe()
     }
 
+    /// Bounds the plan by a script's declared reach ([`Plan::declare_reach`]).
+    pub fn declare_reach(&mut self, reach: &crate::ocs::reach::Reach) {
+        self.plan.declare_reach(reach);
+    }
+
     /// The naming contexts.
     pub fn root(&self) -> &RootInfo {
         &self.root
@@ -555,6 +560,20 @@ impl Workspace {
     /// Sets a Boolean attribute (federation, remote access).
     pub fn set_bool(&mut self, read: &OcsUser, attr: Attr, value: bool) -> Result<(), PlanError> {
         let changes = self.view(read).set_bool(attr, value)?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Sets (or with `None` clears) a user's line URI.
+    pub fn set_line(&mut self, read: &OcsUser, line: Option<&str>) -> Result<(), PlanError> {
+        let changes = self.view(read).set_line(line)?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Sets a user's archiving bits (msRTCSIP-ArchivingEnabled).
+    pub fn set_archiving(&mut self, read: &OcsUser, value: i64) -> Result<(), PlanError> {
+        let changes = self.view(read).set_archiving(value)?;
         self.stage(read, changes);
         Ok(())
     }

@@ -13,12 +13,19 @@ mod differential;
 mod embedded_writers;
 #[cfg(unix)]
 mod faults;
+mod input_files;
+mod lync;
+mod plans_guard;
 mod plans_ldif;
+mod reach;
+mod reach_at_size;
 #[cfg(unix)]
 mod repl;
 mod replicator;
+mod sandbox_limits;
 mod scale;
 mod script;
+mod tester;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -28,6 +35,8 @@ fn main() -> std::process::ExitCode {
     trials.extend(support::harness_self_checks());
     trials.extend(cli::trials());
     trials.extend(script::trials());
+    trials.extend(sandbox_limits::trials());
+    trials.extend(input_files::trials());
     #[cfg(unix)]
     trials.extend(repl::trials());
     trials.extend(differential::trials());
@@ -35,6 +44,11 @@ fn main() -> std::process::ExitCode {
     trials.extend(faults::trials());
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
+    trials.extend(tester::trials());
+    trials.extend(reach::trials());
+    trials.extend(reach_at_size::trials());
+    trials.extend(plans_guard::trials());
+    trials.extend(lync::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);

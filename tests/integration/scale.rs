@@ -18,7 +18,6 @@ use ocsh::plan::Workspace;
 use ocsh::script::{Sandbox, Session};
 
 use crate::support::fixtures::{self, r2_home};
-use crate::support::harness::{Shared, Suite};
 use crate::support::{Server, Test, say, timed};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -506,7 +505,7 @@ fn comparable(e: &Entry) -> Vec<(String, Vec<String>)> {
 // The suite: one trial per case and backend, on one fixture per backend
 // ---------------------------------------------------------------------------------------
 
-crate::cases! { Backend;
+crate::suite! { "scale", Backend, start_backend;
     each_user_looked_up_and_staged_in_one_paged_loop_3100_or_10000_users,
     nested_paged_loops_3100_or_10000_users,
     loops_left_early_release_their_search,
@@ -514,15 +513,6 @@ crate::cases! { Backend;
     // Last: it changes the directory.
     the_issue_loop_enables_every_never_enabled_user_through_the_binary,
 }
-
-static LABS: [Shared<Backend>; 3] = [Shared::new(), Shared::new(), Shared::new()];
-
-pub(crate) static SUITE: Suite<Backend> = Suite {
-    name: "scale",
-    cases,
-    start: start_backend,
-    labs: &LABS,
-};
 
 /// 3,100 users on the embedded directory and Samba AD, 10,000 (the issue's size) on
 /// OpenLDAP, whose pages are also capped below ocsh's 1,000.

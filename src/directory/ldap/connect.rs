@@ -1,6 +1,5 @@
 //! Opening one connection: the URL checked, TLS set up, connected and bound.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -90,12 +89,14 @@ impl ServerUrl {
     }
 }
 
-fn tls_config(path: &PathBuf) -> Result<Arc<rustls::ClientConfig>, DirError> {
+fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, DirError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let bad = |m: String| DirError::Unsupported(format!("--ca-file {}: {m}", path.display()));
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
+    let pem = crate::directory::input_file::read(path, crate::directory::input_file::MAX_SMALL)
+        .map_err(|e| bad(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem);
     for cert in certs {
         let cert = cert.map_err(|e| bad(e.to_string()))?;
         roots.add(cert).map_err(|e| bad(e.to_string()))?;

@@ -23,7 +23,8 @@ use async_trait::async_trait;
 use ldap3::{ResultEntry, SearchEntry};
 
 use super::{
-    AttrChange, ChangeState, DirError, Directory, Entry, Page, PageCursor, RootInfo, SearchRequest,
+    AttrChange, ChangeFeed, ChangeState, DirError, Directory, Entry, FeedQuery, Page, PageCursor,
+    RootInfo, SearchRequest,
 };
 pub use connect::cleartext_warning;
 pub use errors::describe_rc;
@@ -292,5 +293,23 @@ impl Directory for LdapDirectory {
 
     async fn change_state(&self) -> Result<Option<ChangeState>, DirError> {
         self.tracking_state().await
+    }
+
+    /// Tombstones on AD, an RFC 4533 refresh on OpenLDAP (`ldap_feed.rs`), on a
+    /// connection of its own (its searches may be long and paged).
+    async fn change_feed(&self, query: &FeedQuery) -> Result<ChangeFeed, DirError> {
+        let ldap = self.links.exclusive().await?;
+        let url = self.url();
+        let conn = super::ldap_feed::Conn {
+            ldap: &ldap,
+            url: &url,
+            timeout: self.links.op_timeout,
+            active_directory: self.root.active_directory,
+        };
+        let feed = super::ldap_feed::feed(&conn, query).await;
+        if feed.is_ok() {
+            self.links.idle_again(ldap);
+        }
+        feed
     }
 }

@@ -167,8 +167,11 @@ impl LdapDirectory {
         let base = &q.request.base;
         let what = || format!("search {base} for {}", q.filter);
         let mut ldap = ldap.clone();
+        // A base search (a lookup by DN) returns one entry and needs no paging.
+        if q.request.scope != Scope::Base {
+            ldap.with_controls(PagedResults { size, cookie });
+        }
         let result = ldap
-            .with_controls(PagedResults { size, cookie })
             .with_timeout(timeout)
             .search(base, q.scope, &q.filter, q.attrs.clone())
             .await
