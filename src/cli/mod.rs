@@ -3,11 +3,13 @@
 pub mod args;
 pub mod complete;
 pub mod config;
+pub mod limits;
 pub mod output;
 pub mod policy;
 pub mod repl;
 pub mod replicator;
 pub mod show;
+pub mod tester;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -24,8 +26,26 @@ use crate::script::{Sandbox, Session};
 
 use args::{Cli, Command, DirectoryArgs, Format, RunArgs};
 
-/// Parses the arguments and runs the command; the return value is the exit code.
+/// Parses the arguments and runs the command on a thread whose native stack holds every
+/// sandbox limit at its ceiling (`script::limits::NATIVE_STACK`); the return value is
+/// the exit code.
 pub fn main() -> u8 {
+    let thread = std::thread::Builder::new()
+        .name("ocsh".into())
+        .stack_size(crate::script::limits::NATIVE_STACK)
+        .spawn(main_on_this_thread);
+    match thread.map(|t| t.join()) {
+        Ok(Ok(code)) => code,
+        // A panic has printed its message already.
+        Ok(Err(_)) => crate::error::exit::FAILURE,
+        Err(e) => {
+            eprintln!("ocsh: cannot start the script thread: {e}");
+            crate::error::exit::FAILURE
+        }
+    }
+}
+
+fn main_on_this_thread() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -60,9 +80,15 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
     match command {
         Command::Repl(args) => repl::repl(&args, out),
         Command::Run(args) => run(&args, out),
-        Command::Check { files, lib } => check(&files, &lib, out),
+        Command::Check {
+            files,
+            lib,
+            strict,
+            limits,
+        } => check(&files, &lib, strict, &limits, out),
+        Command::Test(args) => tester::main(&args, out),
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
-        Command::Demo { file, force } => write_demo(&file, force, out),
+        Command::Demo { file, force, users } => write_demo(&file, force, users, out),
         Command::Replicator { command } => replicator::main(*command, out),
     }
 }
@@ -72,7 +98,8 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 }
 
 fn read_script(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| io_err(path, e))
+    crate::directory::input_file::read_text(path, crate::directory::input_file::MAX_SCRIPT)
+        .map_err(|e| io_err(path, e))
 }
 
 /// Reads `--param name=value` pairs.
@@ -124,10 +151,11 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
         ));
     }
     let sandbox = Sandbox {
-        max_operations: args.max_operations,
+        limits: limits::resolve(&args.limits, resolved.limits.as_ref())?,
         timeout: Some(Duration::from_secs(args.timeout)),
         lib: config::lib_folders(&args.common.lib, &resolved.lib)?,
         allow_read: allowed_reads(&args.common.allow_read)?,
+        stats: args.stats,
         ..Sandbox::default()
     };
     let apply = args.apply.then(|| ApplySettings {
@@ -230,8 +258,14 @@ pub fn run_source(
         Format::Table => Box::new(std::io::stdout()),
         Format::Json | Format::Csv | Format::Ldif => Box::new(std::io::stderr()),
     };
+    let header = Header::parse(source).map_err(|e| Error::Usage(format!("{name}: header {e}")))?;
+    let mut ws = ws;
+    ws.declare_reach(&header.reach);
     let mut session = Session::new(ws, params, limits, printed);
     let result = session.run(name, source);
+    if limits.stats {
+        eprintln!("ocsh: stats: {name}: {}", session.stats_line());
+    }
     let records = session.take_records();
     let host = session.host().clone();
     let mut ws = host.ws.borrow_mut();
@@ -274,6 +308,20 @@ pub fn run_source(
             }
         }
         _ => {}
+    }
+    // The declared reach, beside the guard: refused after the plan is shown (its header
+    // names the reach), with or without --apply.
+    if let Err(e) = enforce_reach(ws.plan(), name) {
+        if format == Format::Json {
+            let doc = serde_json::json!({
+                "directory": directory,
+                "records": output::records_json(&records),
+                "plan": plan_json,
+                "error": e.to_string(),
+            });
+            write_out(out, &format!("{doc:#}\n"))?;
+        }
+        return Err(e);
     }
     let mut report_json = serde_json::Value::Null;
     let mut code = crate::error::exit::OK;
@@ -331,6 +379,20 @@ pub fn run_source(
     Ok(code)
 }
 
+/// Refuses (exit 4) a plan that goes beyond a reach its scripts declared; `name` is the
+/// script (or session) the refusal is reported for.
+pub(crate) fn enforce_reach(plan: &crate::plan::Plan, name: &str) -> Result<(), Error> {
+    crate::plan::reach::check(plan).map_err(|r| {
+        Error::Script(crate::script::ScriptError {
+            kind: crate::script::ScriptErrorKind::Refused,
+            file: name.to_string(),
+            line: None,
+            column: None,
+            message: r.to_string(),
+        })
+    })
+}
+
 /// Writes the workspace's plan: opens the journal first (an unwritable journal stops the
 /// apply before anything is written), shows progress on a terminal, records every
 /// attempted change in the journal.
@@ -338,6 +400,8 @@ pub fn apply_plan(
     ws: &mut Workspace,
     settings: &ApplySettings,
 ) -> Result<crate::plan::ApplyReport, Error> {
+    // Before the journal and the first write: a plan beyond its reach writes nothing.
+    enforce_reach(ws.plan(), "the plan")?;
     let directory = ws.describe();
     let journal_path = settings
         .journal
@@ -394,9 +458,12 @@ fn confirm(question: &str) -> Result<bool, Error> {
 fn check(
     files: &[std::path::PathBuf],
     lib: &[std::path::PathBuf],
+    strict: bool,
+    limit_flags: &limits::LimitArgs,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
     let sandbox = Sandbox {
+        limits: limits::resolve(limit_flags, None)?,
         lib: config::lib_folders(lib, &[])?,
         ..Sandbox::default()
     };
@@ -411,13 +478,20 @@ fn check(
     for f in files {
         let name = f.display().to_string();
         let source = read_script(f)?;
+        let error = |message: String| crate::script::ScriptError {
+            kind: crate::script::ScriptErrorKind::Script,
+            file: name.clone(),
+            line: None,
+            column: None,
+            message,
+        };
         let result = Header::parse(&source)
-            .map_err(|e| crate::script::ScriptError {
-                kind: crate::script::ScriptErrorKind::Script,
-                file: name.clone(),
-                line: None,
-                column: None,
-                message: format!("header {e}"),
+            .map_err(|e| error(format!("header {e}")))
+            .and_then(|h| match strict && !h.reach.is_declared() {
+                true => Err(error(
+                    "declares no reach: --strict needs @writes (or @writes none), @scope or @max in its //! header".into(),
+                )),
+                false => Ok(()),
             })
             .and_then(|_| session.check(&name, &source));
         match result {
@@ -462,15 +536,31 @@ fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<u8, Error> {
     Ok(crate::error::exit::OK)
 }
 
-fn write_demo(file: &Path, force: bool, out: &mut dyn Write) -> Result<u8, Error> {
+fn write_demo(
+    file: &Path,
+    force: bool,
+    users: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
     if file.exists() && !force {
         return Err(Error::Usage(format!(
             "{} exists; use --force to overwrite it",
             file.display()
         )));
     }
-    std::fs::write(file, demo::DEMO_LDIF).map_err(|e| io_err(file, e))?;
-    writeln!(out, "wrote the demo forest to {}", file.display())
-        .map_err(|e| Error::Io(format!("stdout: {e}")))?;
+    let users = usize::try_from(users.unwrap_or(0)).unwrap_or(0);
+    if users == 0 {
+        std::fs::write(file, demo::DEMO_LDIF).map_err(|e| io_err(file, e))?;
+        writeln!(out, "wrote the demo forest to {}", file.display())
+    } else {
+        let text = crate::directory::demo_scale::scaled_ldif(users);
+        std::fs::write(file, text).map_err(|e| io_err(file, e))?;
+        writeln!(
+            out,
+            "wrote the demo forest with {users} generated users to {}",
+            file.display()
+        )
+    }
+    .map_err(|e| Error::Io(format!("stdout: {e}")))?;
     Ok(crate::error::exit::OK)
 }

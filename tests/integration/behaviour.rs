@@ -166,6 +166,32 @@ impl Backend {
 
     /// An entry read without ocsh's directory layer: `ldapsearch` on a server, the LDIF
     /// file parsed from disk for the embedded backend.
+    /// The `ocsh run` arguments that reach this backend, and the password for
+    /// OCSH_PASSWORD on a server.
+    fn binary_args(&self) -> (Vec<String>, Option<String>) {
+        match &self.store {
+            Store::Embedded { path, .. } => {
+                (vec!["--directory".into(), path.display().to_string()], None)
+            }
+            Store::Server(s) => {
+                let mut a = vec![
+                    "--directory".into(),
+                    s.env.ldap_url.clone(),
+                    "--bind-dn".into(),
+                    s.env.bind_dn.clone(),
+                ];
+                if let Some(ca) = &s.env.ca_cert {
+                    a.extend([
+                        "--starttls".into(),
+                        "--ca-file".into(),
+                        ca.display().to_string(),
+                    ]);
+                }
+                (a, Some(s.env.password.clone()))
+            }
+        }
+    }
+
     fn raw(&self, dn: &str) -> Entry {
         match &self.store {
             Store::Server(s) => s
@@ -298,6 +324,8 @@ crate::suite! { "behaviour", Backend, start_backend;
     bulk_enable_of_360_users_in_one_page,
     a_missing_ou_is_an_error,
     tls_connections,
+    lync_attributes_read_planned_and_written,
+    a_plan_beyond_its_declared_reach_is_refused,
 }
 
 /// Builds a backend's fixture: in an LDIF file, or in a freshly started server.
@@ -503,27 +531,7 @@ fn the_ou_fix_through_the_binary(b: &Backend) {
         "{}/scripts/fix-ou-home-server.rhai",
         env!("CARGO_MANIFEST_DIR")
     );
-    let (mut args, password): (Vec<String>, Option<String>) = match &b.store {
-        Store::Embedded { path, .. } => {
-            (vec!["--directory".into(), path.display().to_string()], None)
-        }
-        Store::Server(s) => {
-            let mut a = vec![
-                "--directory".into(),
-                s.env.ldap_url.clone(),
-                "--bind-dn".into(),
-                s.env.bind_dn.clone(),
-            ];
-            if let Some(ca) = &s.env.ca_cert {
-                a.extend([
-                    "--starttls".into(),
-                    "--ca-file".into(),
-                    ca.display().to_string(),
-                ]);
-            }
-            (a, Some(s.env.password.clone()))
-        }
-    };
+    let (mut args, password) = b.binary_args();
     args.extend(["--journal".into(), journal.display().to_string()]);
     let ocsh = |extra: &[&str]| {
         let t = Test::new().arg("run").arg(&script).args(&args).args(extra);
@@ -1115,3 +1123,190 @@ crate::tests![
     embedded_apply_keeps_a_change_made_to_the_file_meanwhile,
     a_home_server_in_another_spelling_is_no_change,
 ];
+
+const PRIYA: &str = "CN=Priya Raman,OU=Sales,DC=example,DC=com";
+const CHLOE: &str = "CN=Chloe Dubois,OU=Fabrikam,DC=example,DC=com";
+
+/// The Lync-era attributes through scripts: the read-only views (deployment locator,
+/// policies as a map, the target home server), the writes of line, archiving, federation
+/// and remote access planned with their preconditions and applied, and the refusals
+/// (a line with a space, the retired archiving bit 2, a read-only attribute), which
+/// stage nothing.
+fn lync_attributes_read_planned_and_written(b: &Backend) {
+    let mut s = b.session();
+    assert_eq!(run(&mut s, r#"user("priya.raman").archiving"#), "12");
+    assert_eq!(
+        run(&mut s, r#"user("priya.raman").deployment_locator"#),
+        "SRV:"
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            r#"let p = user("priya.raman").user_policies; `${p["0"]} ${p["1"]} ${p.len()}`"#
+        ),
+        "1001 2002 2"
+    );
+    assert!(same_dn(
+        &run(&mut s, r#"user("chloe.dubois").target_home_server"#),
+        &r2_home("pool01")
+    ));
+    for (code, why) in [
+        (
+            r#"let p = user("priya.raman"); p.line = "tel:+1 555 0100";"#,
+            "no spaces",
+        ),
+        (
+            r#"let p = user("priya.raman"); p.archiving = 2;"#,
+            "retired",
+        ),
+        (
+            r#"let p = user("priya.raman"); p.archiving = 16;"#,
+            "only bits 4",
+        ),
+        (
+            r#"user("priya.raman").set_attr("msRTCSIP-DeploymentLocator", "x");"#,
+            "read-only",
+        ),
+        (
+            r#"user("priya.raman").set_attr("msRTCSIP-UserPolicies", "0=1");"#,
+            "read-only",
+        ),
+    ] {
+        let e = run_err(&mut s, code);
+        assert_eq!(e.kind, ScriptErrorKind::Refused, "{code}: {e}");
+        assert!(e.message.contains(why), "{code}: {e}");
+    }
+    assert_eq!(planned_entries(&s), 0);
+    run(
+        &mut s,
+        r#"let p = user("priya.raman");
+           p.line = "tel:+15551230001;ext=4001";
+           p.archiving = 4;
+           p.federation = true;
+           p.remote_access = false;
+           let c = user("chloe.dubois");
+           c.line = "sip:chloe.line@fabrikam.com";
+           c.archiving = 0;"#,
+    );
+    let changes = planned(&s, PRIYA);
+    let archiving = changes
+        .iter()
+        .find(|c| c.attr == "msRTCSIP-ArchivingEnabled")
+        .unwrap();
+    assert_eq!(
+        (archiving.before.as_slice(), archiving.after.as_slice()),
+        (strings(&["12"]).as_slice(), strings(&["4"]).as_slice())
+    );
+    assert_eq!(changes.len(), 4, "{changes:?}");
+    assert_eq!(planned(&s, CHLOE).len(), 2);
+    assert_all_applied(&apply(&s));
+
+    let raw = b.raw(PRIYA);
+    assert_eq!(raw.get("msRTCSIP-Line"), ["tel:+15551230001;ext=4001"]);
+    assert_eq!(raw.get("msRTCSIP-ArchivingEnabled"), ["4"]);
+    assert_eq!(raw.get("msRTCSIP-FederationEnabled"), ["TRUE"]);
+    assert_eq!(raw.get("msRTCSIP-InternetAccessEnabled"), ["FALSE"]);
+    assert_eq!(
+        sorted(raw.get("msRTCSIP-UserPolicies")),
+        strings(&["0=1001", "1=2002"])
+    );
+    assert_eq!(raw.get("msRTCSIP-DeploymentLocator"), ["SRV:"]);
+    let raw = b.raw(CHLOE);
+    assert_eq!(raw.get("msRTCSIP-Line"), ["sip:chloe.line@fabrikam.com"]);
+    assert_eq!(raw.get("msRTCSIP-ArchivingEnabled"), ["0"]);
+    let mut fresh = b.session();
+    assert_eq!(
+        run(
+            &mut fresh,
+            r#"let p = user("priya.raman"); `${p.line} ${p.archiving} ${p.federation} ${p.remote_access}`"#
+        ),
+        "tel:+15551230001;ext=4001 4 true false"
+    );
+    assert_eq!(run(&mut fresh, r#"user("chloe.dubois").archiving"#), "0");
+}
+
+/// A script whose plan goes beyond its declared reach: an attribute outside `@writes`, an
+/// entry outside `@scope`, more entries than `@max`. Each `--apply --yes` is refused with
+/// exit 4 naming the entries and the bound, and no entry changes; the same plan within
+/// its reach is planned normally.
+fn a_plan_beyond_its_declared_reach_is_refused(b: &Backend) {
+    let toggle = |dns: &[&str]| -> String {
+        dns.iter()
+            .map(|dn| format!("let u = user({dn:?}); u.federation = !u.federation;\n"))
+            .collect()
+    };
+    let (args, password) = b.binary_args();
+    let users = [GRACE, NADIA, SOPHIE];
+    let before: Vec<Entry> = users.iter().map(|dn| b.raw(dn)).collect();
+    let rows: [(&str, String, Vec<String>); 3] = [
+        (
+            "//! @writes enabled, flags\n",
+            toggle(&[GRACE]),
+            vec![format!(
+                "{GRACE}: writes msRTCSIP-FederationEnabled (not in @writes)"
+            )],
+        ),
+        (
+            "//! @writes federation\n//! @scope OU=Support,DC=example,DC=com\n",
+            toggle(&[GRACE, SOPHIE]),
+            vec![format!("{SOPHIE}: outside every @scope")],
+        ),
+        (
+            "//! @writes federation\n//! @max 2\n",
+            toggle(&users),
+            vec!["3 entries changed, more than @max 2".to_string()],
+        ),
+    ];
+    for (header, body, named) in rows {
+        let t = Test::new().file("reach.rhai", format!("//! Reach.\n{header}{body}"));
+        let script = t.path("reach.rhai");
+        let journal = t.path("journal.jsonl");
+        let mut t = t
+            .args(["run", &script])
+            .args(&args)
+            .args(["--journal", &journal, "--apply", "--yes"])
+            .code(4)
+            .stderr_has("the plan goes beyond the script's declared reach")
+            .stderr_has("refused: nothing was written");
+        // Servers give DNs in their own case (OpenLDAP: cn=..., ou=...).
+        for n in &named {
+            t = t.stderr_matches(&format!("(?i){}", regex::escape(n)));
+        }
+        if let Some(pw) = &password {
+            t = t.env("OCSH_PASSWORD", pw);
+        }
+        let out = t.run();
+        assert!(
+            !out.stdout.contains("Applied"),
+            "{}: {}",
+            b.name,
+            out.transcript()
+        );
+        assert!(
+            !out.path("journal.jsonl").exists(),
+            "{}: a journal was written",
+            b.name
+        );
+        for (dn, was) in users.iter().zip(&before) {
+            assert_eq!(&b.raw(dn), was, "{}: {dn} changed", b.name);
+        }
+    }
+    // Within its reach, the same kind of script plans (and shows its reach).
+    let t = Test::new().file(
+        "reach.rhai",
+        format!(
+            "//! Reach.\n//! @writes federation\n//! @scope OU=Support,DC=example,DC=com\n//! @max 2\n{}",
+            toggle(&[GRACE, NADIA])
+        ),
+    );
+    let script = t.path("reach.rhai");
+    let mut t = t
+        .args(["run", &script])
+        .args(&args)
+        .stdout_has("Declared reach: writes msRTCSIP-FederationEnabled; within OU=Support,DC=example,DC=com; at most 2 entries")
+        .stdout_has("Dry run");
+    if let Some(pw) = &password {
+        t = t.env("OCSH_PASSWORD", pw);
+    }
+    t.run();
+}

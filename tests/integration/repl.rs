@@ -293,7 +293,39 @@ fn replicator_cycle_runs_from_the_repl() {
     );
 }
 
+/// A user card shows the Lync-era attributes when the user has them.
+fn cards_show_the_lync_attributes() {
+    let state = tempfile::tempdir().unwrap();
+    let t = Term::start(state.path());
+    t.line("user(\"priya.raman\")", "ocsh>");
+    let s = t.line("user(\"chloe.dubois\")", "ocsh>");
+    insta::assert_snapshot!(transcript(&s));
+}
+
+/// `:load FILE` runs the file under its declared reach: the plan header shows it, and a
+/// plan that goes beyond it is reported at once.
+fn load_runs_under_the_files_declared_reach() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("leavers.rhai");
+    std::fs::write(
+        &file,
+        "//! Toggle two.\n//! @writes federation\n//! @max 1\nfor id in [\"colin.fraser\", \"grace.hopkins\"] { let u = user(id); u.federation = !u.federation; }\n",
+    )
+    .unwrap();
+    let t = Term::start(state.path());
+    let s = t.line(&format!(":load {}", file.display()), "ocsh>");
+    assert!(s.contains("2 entries changed, more than @max 1"), "{s}");
+    assert!(s.contains(":apply refuses this plan"), "{s}");
+    let s = t.line(":plan", "ocsh>");
+    assert!(
+        s.contains("Declared reach: writes msRTCSIP-FederationEnabled; at most 1 entry"),
+        "{s}"
+    );
+}
+
 crate::tests![
+    cards_show_the_lync_attributes,
+    load_runs_under_the_files_declared_reach,
     completion_lists_the_demo_pools_and_members,
     a_for_loop_typed_line_by_line_runs_once_complete,
     ctrl_c_stops_a_runaway_loop_and_the_session_goes_on,
