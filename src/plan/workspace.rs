@@ -223,6 +223,12 @@ impl Workspace {
         }
     }
 
+    /// Reads the pools and SIP domains again (a long-running replicator keeps one
+    /// workspace, and with it one connection, across its cycles).
+    pub fn reload_deployment(&mut self) -> Result<(), PlanError> {
+        self.load_deployment()
+    }
+
     fn load_deployment(&mut self) -> Result<(), PlanError> {
         let mut pools = Vec::new();
         let mut domains: Vec<String> = Vec::new();
