@@ -373,8 +373,14 @@ impl Directory for LdapDirectory {
         let size = i32::try_from(request.page_size.clamp(1, 1000)).unwrap_or(1000);
         let cookie = cursor.map(|c| c.0).unwrap_or_default();
         let mut ldap = self.ldap.clone();
+        // A base search (a lookup by DN) returns one entry and needs no paging; sent with
+        // the control it would end a paged search in progress on this connection, since
+        // OpenLDAP keeps one paged search per connection ("paged results cookie is
+        // invalid" for the loop that looks users up).
+        if request.scope != Scope::Base {
+            ldap.with_controls(PagedResults { size, cookie });
+        }
         let result = ldap
-            .with_controls(PagedResults { size, cookie })
             .with_timeout(self.timeout)
             .search(&request.base, scope, &filter, attrs)
             .await

@@ -16,6 +16,7 @@ mod lync;
 mod plans_guard;
 mod plans_ldif;
 mod reach;
+mod reach_at_size;
 #[cfg(unix)]
 mod repl;
 mod replicator;
@@ -42,6 +43,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(plans_ldif::trials());
     trials.extend(tester::trials());
     trials.extend(reach::trials());
+    trials.extend(reach_at_size::trials());
     trials.extend(plans_guard::trials());
     trials.extend(lync::trials());
     trials.extend(api_coverage::trials());
