@@ -5,6 +5,7 @@ pub mod complete;
 pub mod config;
 pub mod limits;
 pub mod output;
+pub mod policy;
 pub mod repl;
 pub mod replicator;
 pub mod show;

@@ -11,6 +11,8 @@ mod behaviour;
 mod cli;
 mod differential;
 mod embedded_writers;
+#[cfg(unix)]
+mod faults;
 mod input_files;
 mod lync;
 mod plans_guard;
@@ -21,6 +23,7 @@ mod reach_at_size;
 mod repl;
 mod replicator;
 mod sandbox_limits;
+mod scale;
 mod scale_scripts;
 mod script;
 mod tester;
@@ -39,6 +42,8 @@ fn main() -> std::process::ExitCode {
     #[cfg(unix)]
     trials.extend(repl::trials());
     trials.extend(differential::trials());
+    #[cfg(unix)]
+    trials.extend(faults::trials());
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
     trials.extend(tester::trials());
@@ -51,11 +56,13 @@ fn main() -> std::process::ExitCode {
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);
     support::harness::add_suite(&replicator::SUITE, &args, &mut trials);
     support::harness::add_suite(&api_coverage::SUITE, &args, &mut trials);
+    support::harness::add_suite(&scale::SUITE, &args, &mut trials);
     trials.extend(replicator::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     // Whatever a filter or a failure left running is stopped before the process ends.
     behaviour::SUITE.shut_down();
     replicator::SUITE.shut_down();
     api_coverage::SUITE.shut_down();
+    scale::SUITE.shut_down();
     conclusion.exit_code()
 }
