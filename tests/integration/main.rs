@@ -25,6 +25,7 @@ mod repl;
 mod replicator;
 mod sandbox_limits;
 mod scale;
+mod scale_scripts;
 mod script;
 mod tester;
 
@@ -38,6 +39,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(script::trials());
     trials.extend(sandbox_limits::trials());
     trials.extend(input_files::trials());
+    trials.extend(scale_scripts::trials());
     #[cfg(unix)]
     trials.extend(repl::trials());
     trials.extend(differential::trials());
