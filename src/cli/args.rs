@@ -133,6 +133,14 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print a completion script for a shell, generated from these definitions
+    /// (bash: `ocsh completions bash > /etc/bash_completion.d/ocsh`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from these definitions (`ocsh man | man -l -`).
+    Man,
 }
 
 /// What `run` and `repl` share: parameters, the directory, the output format.

@@ -19,6 +19,7 @@ mod reach;
 mod repl;
 mod replicator;
 mod script;
+mod shell;
 mod tester;
 
 use libtest_mimic::{Arguments, Trial};
@@ -38,6 +39,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(reach::trials());
     trials.extend(plans_guard::trials());
     trials.extend(lync::trials());
+    trials.extend(shell::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);
