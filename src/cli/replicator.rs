@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{Table, presets};
 
 use crate::error::Error;
 use crate::plan::{ApplyOutcome, SettingsChange, Workspace};
@@ -18,6 +18,7 @@ use crate::script::api_replicator::sync_now;
 
 use super::args::{DirectoryArgs, Format};
 use super::config;
+use super::output::{add_row, fit, output_width};
 
 /// The replicator's commands.
 #[derive(Debug, Subcommand)]
@@ -238,22 +239,6 @@ fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
     Ok(crate::error::exit::OK)
 }
 
-/// Lines a table row may take before its long cells are cut with `…` (the full text is
-/// in `--format json`).
-const ROW_LINES: usize = 4;
-
-/// The width the replicator's tables must fit: the terminal's, else `COLUMNS` (as a shell
-/// exports it); `None` on a pipe without `COLUMNS`, where rows are not cut, so that `grep`
-/// sees whole lines.
-fn output_width() -> Option<u16> {
-    Table::new().width().filter(|w| *w > 0).or_else(|| {
-        std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.trim().parse::<u16>().ok())
-            .filter(|w| *w >= 20)
-    })
-}
-
 /// A table that fits `width` (comfy-table's dynamic arrangement wraps the long columns,
 /// and rows are cut after [`ROW_LINES`] lines); without a width it is laid out as is.
 fn table(width: Option<u16>) -> Table {
@@ -261,19 +246,6 @@ fn table(width: Option<u16>) -> Table {
     t.load_preset(presets::UTF8_FULL_CONDENSED);
     fit(&mut t, width);
     t
-}
-
-fn fit(t: &mut Table, width: Option<u16>) {
-    match width {
-        Some(w) => {
-            t.set_content_arrangement(ContentArrangement::Dynamic)
-                .set_width(w)
-                .set_truncation_indicator("…");
-        }
-        None => {
-            t.set_content_arrangement(ContentArrangement::Disabled);
-        }
-    }
 }
 
 /// Keeps column `i` as wide as its content (short values: kinds, names, numbers), so
@@ -295,13 +267,6 @@ fn short_time(rfc3339: &str) -> String {
     rfc3339
         .get(5..19)
         .map_or_else(|| rfc3339.to_string(), |t| t.replacen('T', " ", 1))
-}
-
-/// Adds a row that is cut after [`ROW_LINES`] lines.
-fn add_row(t: &mut Table, cells: Vec<String>) {
-    let mut row = comfy_table::Row::from(cells);
-    row.max_height(ROW_LINES);
-    t.add_row(row);
 }
 
 /// `key  value` lines, the values wrapped to fit `width`.

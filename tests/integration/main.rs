@@ -21,6 +21,7 @@ mod replicator;
 mod script;
 mod shell;
 mod tester;
+mod widths;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -40,6 +41,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(plans_guard::trials());
     trials.extend(lync::trials());
     trials.extend(shell::trials());
+    trials.extend(widths::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);
