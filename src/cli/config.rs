@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::directory::DirectorySpec;
 use crate::directory::ldap::LdapOptions;
+use crate::directory::{DirectorySpec, input_file};
 use crate::error::Error;
 
 use super::args::DirectoryArgs;
@@ -46,6 +46,8 @@ pub struct Profile {
     pub max_destructive: Option<usize>,
     /// Snippet folders for `import`.
     pub lib: Option<Vec<PathBuf>>,
+    /// The sandbox limits (`[profiles.NAME.limits]`).
+    pub limits: Option<super::limits::ProfileLimits>,
 }
 
 /// The config file: profiles and which one is the default.
@@ -76,6 +78,8 @@ pub struct Resolved {
     pub max_destructive: Option<usize>,
     /// Snippet folders from the profile.
     pub lib: Vec<PathBuf>,
+    /// The profile's sandbox limits.
+    pub limits: Option<super::limits::ProfileLimits>,
 }
 
 fn dirs() -> Option<directories::ProjectDirs> {
@@ -106,7 +110,7 @@ pub fn load_config(path: Option<&Path>) -> Result<ConfigFile, Error> {
             None => return Ok(ConfigFile::default()),
         },
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match input_file::read_text(&path, input_file::MAX_SMALL) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => {
             return Ok(ConfigFile::default());
@@ -117,7 +121,7 @@ pub fn load_config(path: Option<&Path>) -> Result<ConfigFile, Error> {
 }
 
 fn read_password_file(path: &Path) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = input_file::read_text(path, input_file::MAX_SMALL)
         .map_err(|e| Error::Usage(format!("password file {}: {e}", path.display())))?;
     let pw = text.lines().next().unwrap_or("").to_string();
     if pw.is_empty() {
@@ -152,6 +156,9 @@ pub fn resolve(d: &DirectoryArgs) -> Result<Resolved, Error> {
         .or(profile.directory.clone())
         .unwrap_or_else(|| "demo".into());
     let spec = DirectorySpec::parse(&directory);
+    if let DirectorySpec::Ldap(urls) = &spec {
+        crate::directory::ldap::check_urls(urls).map_err(|e| Error::Usage(e.to_string()))?;
+    }
     let bind_dn = d.bind_dn.clone().or(profile.bind_dn.clone());
     let password = match &spec {
         DirectorySpec::Ldap(_) if bind_dn.is_some() => {
@@ -181,6 +188,11 @@ pub fn resolve(d: &DirectoryArgs) -> Result<Resolved, Error> {
             "ocsh: WARNING: --insecure-no-tls-verify: the server's certificate is NOT checked; anyone on the path can read the password and the changes"
         );
     }
+    if let (DirectorySpec::Ldap(_), Some(w)) =
+        (&spec, crate::directory::ldap::cleartext_warning(&ldap))
+    {
+        eprintln!("ocsh: WARNING: {w}");
+    }
     Ok(Resolved {
         spec,
         ldap,
@@ -189,6 +201,7 @@ pub fn resolve(d: &DirectoryArgs) -> Result<Resolved, Error> {
         journal: profile.journal,
         max_destructive: profile.max_destructive,
         lib: profile.lib.unwrap_or_default(),
+        limits: profile.limits,
     })
 }
 

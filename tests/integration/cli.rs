@@ -345,6 +345,35 @@ fn bad_inputs_exit_non_zero_with_a_message() -> Vec<Case> {
             "cannot reach ldap://127.0.0.1:1",
         ),
         (
+            "url-without-host",
+            &["run", "ok.rhai", "--directory", "ldap://"],
+            2,
+            "\"ldap://\" is not a usable LDAP URL: it names no host",
+        ),
+        (
+            "ldaps-url-without-host",
+            &["run", "ok.rhai", "--directory", "ldaps://"],
+            2,
+            "\"ldaps://\" is not a usable LDAP URL: it names no host",
+        ),
+        (
+            "url-with-empty-host",
+            &["run", "ok.rhai", "--directory", "ldap:///"],
+            2,
+            "\"ldap:///\" is not a usable LDAP URL: it names no host",
+        ),
+        (
+            "dc-list-with-a-malformed-url",
+            &[
+                "run",
+                "ok.rhai",
+                "--directory",
+                "ldap://127.0.0.1:1,ldap://:389",
+            ],
+            2,
+            "\"ldap://:389\" is not a usable LDAP URL",
+        ),
+        (
             "bind-without-password",
             &[
                 "run",
@@ -405,26 +434,26 @@ fn the_sandbox_stops_scripts() -> Vec<Case> {
             "operations",
             "let i = 0; loop { i += 1; }\n",
             &["--max-operations", "10000"],
-            "Too many operations",
+            "max-operations = 10000",
         ),
         ("eval", "eval(\"40 + 2\");\n", &[], "eval"),
         (
             "recursion",
             "fn f(n) { f(n + 1) } f(0);\n",
             &[],
-            "Stack overflow",
+            "max-call-levels = 64",
         ),
         (
             "string",
             "let s = \"x\"; loop { s += s; }\n",
-            &[],
-            "Length of string",
+            &["--max-memory", "64M"],
+            "max-memory = 64 MiB",
         ),
         (
             "array",
             "let a = []; loop { a += [1, 2, 3, 4, 5, 6, 7, 8]; }\n",
-            &[],
-            "Size of array",
+            &["--max-memory", "16M"],
+            "max-memory = 16 MiB",
         ),
     ];
     rows.into_iter()
