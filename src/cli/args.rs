@@ -139,6 +139,14 @@ pub enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
         users: Option<u64>,
     },
+    /// Print a completion script for a shell, generated from these definitions
+    /// (bash: `ocsh completions bash > /etc/bash_completion.d/ocsh`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from these definitions (`ocsh man | man -l -`).
+    Man,
 }
 
 /// What `run` and `repl` share: parameters, the directory, the output format.

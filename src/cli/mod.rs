@@ -89,6 +89,8 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
         Command::Test(args) => tester::main(&args, out),
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
         Command::Demo { file, force, users } => write_demo(&file, force, users, out),
+        Command::Completions { shell } => completions(shell, out),
+        Command::Man => man_page(out),
         Command::Replicator { command } => replicator::main(*command, out),
     }
 }
@@ -534,6 +536,37 @@ fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<u8, Error> {
         out,
         &crate::script::docs::api_markdown(&session).map_err(Error::Io)?,
     )?;
+    Ok(crate::error::exit::OK)
+}
+
+/// The shell's completion script, from the same clap definitions as the parser.
+fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<u8, Error> {
+    use clap::CommandFactory;
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ocsh", &mut buf);
+    out.write_all(&buf)
+        .map_err(|e| Error::Io(format!("stdout: {e}")))?;
+    Ok(crate::error::exit::OK)
+}
+
+/// The man page (section 1) of `ocsh` and, after it, one section per subcommand, so that
+/// `man -l` shows every command's options in one page.
+fn man_page(out: &mut dyn Write) -> Result<u8, Error> {
+    use clap::CommandFactory;
+    let io = |e: std::io::Error| Error::Io(format!("stdout: {e}"));
+    let cli = Cli::command();
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cli.clone())
+        .render(&mut buf)
+        .map_err(io)?;
+    for sub in cli.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("ocsh {}", sub.get_name());
+        let page = clap_mangen::Man::new(sub.clone().bin_name(name.clone()));
+        buf.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
+        page.render_synopsis_section(&mut buf).map_err(io)?;
+        page.render_options_section(&mut buf).map_err(io)?;
+    }
+    out.write_all(&buf).map_err(io)?;
     Ok(crate::error::exit::OK)
 }
 

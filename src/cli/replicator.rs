@@ -9,7 +9,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{Table, presets};
 
 use rhai::Map;
 
@@ -22,6 +22,7 @@ use crate::script::{Sandbox, Session};
 use super::ApplySettings;
 use super::args::{DirectoryArgs, Format};
 use super::config;
+use super::output::{add_row, fit, output_width};
 use super::policy::{self, Policy, PolicyOutcome};
 
 /// The replicator's commands.
@@ -390,22 +391,6 @@ fn run(a: &CycleArgs, out: &mut dyn Write) -> Result<u8, Error> {
     Ok(crate::error::exit::OK)
 }
 
-/// Lines a table row may take before its long cells are cut with `…` (the full text is
-/// in `--format json`).
-const ROW_LINES: usize = 4;
-
-/// The width the replicator's tables must fit: the terminal's, else `COLUMNS` (as a shell
-/// exports it); `None` on a pipe without `COLUMNS`, where rows are not cut, so that `grep`
-/// sees whole lines.
-fn output_width() -> Option<u16> {
-    Table::new().width().filter(|w| *w > 0).or_else(|| {
-        std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.trim().parse::<u16>().ok())
-            .filter(|w| *w >= 20)
-    })
-}
-
 /// A table that fits `width` (comfy-table's dynamic arrangement wraps the long columns,
 /// and rows are cut after [`ROW_LINES`] lines); without a width it is laid out as is.
 fn table(width: Option<u16>) -> Table {
@@ -413,19 +398,6 @@ fn table(width: Option<u16>) -> Table {
     t.load_preset(presets::UTF8_FULL_CONDENSED);
     fit(&mut t, width);
     t
-}
-
-fn fit(t: &mut Table, width: Option<u16>) {
-    match width {
-        Some(w) => {
-            t.set_content_arrangement(ContentArrangement::Dynamic)
-                .set_width(w)
-                .set_truncation_indicator("…");
-        }
-        None => {
-            t.set_content_arrangement(ContentArrangement::Disabled);
-        }
-    }
 }
 
 /// Keeps column `i` as wide as its content (short values: kinds, names, numbers), so
@@ -447,13 +419,6 @@ fn short_time(rfc3339: &str) -> String {
     rfc3339
         .get(5..19)
         .map_or_else(|| rfc3339.to_string(), |t| t.replacen('T', " ", 1))
-}
-
-/// Adds a row that is cut after [`ROW_LINES`] lines.
-fn add_row(t: &mut Table, cells: Vec<String>) {
-    let mut row = comfy_table::Row::from(cells);
-    row.max_height(ROW_LINES);
-    t.add_row(row);
 }
 
 /// `key  value` lines, the values wrapped to fit `width`.

@@ -1,7 +1,7 @@
 //! How the REPL shows values: a user as a short card, a pool with its user count, flags
 //! with their names, arrays of users as a table.
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{Table, presets};
 use rhai::{Array, Dynamic};
 
 use crate::ocs::Flags;
@@ -85,22 +85,25 @@ fn archiving_text(v: i64) -> String {
 
 fn users_table<'a>(users: impl Iterator<Item = &'a UserObj>) -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled);
+    t.load_preset(presets::UTF8_FULL_CONDENSED);
+    super::output::fit(&mut t, super::output::output_width());
     t.set_header(["user", "enabled", "sip", "home pool", "flags"]);
     for u in users {
         let now = u.host.ws.borrow().view(&u.read);
         let ws = u.host.ws.borrow();
-        t.add_row([
-            now.label().to_string(),
-            now.enabled().map_or_else(|| "-".into(), |b| b.to_string()),
-            now.sip().unwrap_or("-").to_string(),
-            now.home_server().map_or_else(
-                || "-".into(),
-                |h| crate::ocs::pool::describe_home_server(h, ws.pools()),
-            ),
-            now.flags().map_or_else(|| "-".into(), |f| f.to_string()),
-        ]);
+        super::output::add_row(
+            &mut t,
+            vec![
+                now.label().to_string(),
+                now.enabled().map_or_else(|| "-".into(), |b| b.to_string()),
+                now.sip().unwrap_or("-").to_string(),
+                now.home_server().map_or_else(
+                    || "-".into(),
+                    |h| crate::ocs::pool::describe_home_server(h, ws.pools()),
+                ),
+                now.flags().map_or_else(|| "-".into(), |f| f.to_string()),
+            ],
+        );
     }
     t
 }

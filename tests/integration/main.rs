@@ -27,7 +27,9 @@ mod sandbox_limits;
 mod scale;
 mod scale_scripts;
 mod script;
+mod shell;
 mod tester;
+mod widths;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -53,6 +55,8 @@ fn main() -> std::process::ExitCode {
     trials.extend(reach_at_size::trials());
     trials.extend(plans_guard::trials());
     trials.extend(lync::trials());
+    trials.extend(shell::trials());
+    trials.extend(widths::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);
