@@ -529,7 +529,8 @@ fn config_profiles() {
     );
 }
 
-/// --apply appends every change to the journal, one JSON line each.
+/// --apply journals every change before it is written (a begin line, one intent per
+/// attribute, one outcome per entry, an end line).
 #[test]
 fn apply_writes_the_journal() {
     let demo = DemoCopy::new();
@@ -550,13 +551,30 @@ fn apply_writes_the_journal() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 8);
-    for l in &lines {
-        assert_eq!(l["result"], "applied");
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(events.len(), 1 + 8 + 8 + 1, "{text}");
+    assert_eq!((events[0], events[17]), ("begin", "end"));
+    let run = lines[0]["run"].as_str().unwrap();
+    assert!(lines.iter().all(|l| l["run"] == run));
+    assert!(lines[0]["directory"].as_str().unwrap().starts_with('/'));
+    let intents: Vec<_> = lines.iter().filter(|l| l["event"] == "intent").collect();
+    let outcomes: Vec<_> = lines.iter().filter(|l| l["event"] == "outcome").collect();
+    assert_eq!((intents.len(), outcomes.len()), (8, 8));
+    // Every intent comes before every outcome (the LDIF file is written at the commit).
+    let last_intent = events.iter().rposition(|e| *e == "intent").unwrap();
+    let first_outcome = events.iter().position(|e| *e == "outcome").unwrap();
+    assert!(last_intent < first_outcome, "{text}");
+    for l in &intents {
         assert_eq!(l["attribute"], "msRTCSIP-PrimaryHomeServer");
         assert!(l["time"].as_str().unwrap().ends_with('Z'));
         assert!(l["before"][0].as_str().unwrap().contains("ocspool-child"));
     }
+    assert!(outcomes.iter().all(|l| l["result"] == "applied"));
+    assert!(
+        out.stdout.contains(&format!("Journal: run {run} in ")),
+        "{}",
+        out.stdout
+    );
 }
 
 /// The REPL on a pipe runs its input as one script and exits with the script's status.

@@ -17,7 +17,8 @@ use rhai::Map;
 
 use crate::directory::demo;
 use crate::error::Error;
-use crate::plan::{Workspace, render};
+use crate::plan::journal::Journal;
+use crate::plan::{RunInfo, Workspace, render};
 use crate::script::header::Header;
 use crate::script::{Sandbox, Session};
 
@@ -130,6 +131,9 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
         ..Sandbox::default()
     };
     let apply = args.apply.then(|| ApplySettings {
+        command: "run",
+        directory: journal_directory(&resolved.spec),
+        undoes: None,
         yes: args.yes,
         concurrency: args
             .concurrency
@@ -181,9 +185,15 @@ fn run_help() -> String {
         .unwrap_or_default()
 }
 
-/// How `--apply` (or the REPL's `:apply`) writes.
+/// How `--apply` (or the REPL's `:apply`, or `undo --apply`) writes.
 #[derive(Debug, Clone)]
 pub struct ApplySettings {
+    /// The command, as the journal names it (`run`, `repl`, `undo`).
+    pub command: &'static str,
+    /// The directory as the journal names it ([`journal_directory`]).
+    pub directory: String,
+    /// The run an undo reverses.
+    pub undoes: Option<String>,
     /// Do not ask on a terminal.
     pub yes: bool,
     /// Writes in flight.
@@ -250,6 +260,7 @@ pub fn run_source(
         _ => {}
     }
     let mut report_json = serde_json::Value::Null;
+    let mut journal_failure = None;
     let mut code = crate::error::exit::OK;
     match apply {
         Some(settings) if planned => {
@@ -262,11 +273,20 @@ pub fn run_source(
                 write_out(out, "Not applied.\n")?;
                 return Ok(code);
             }
-            let report = apply_plan(&mut ws, settings)?;
+            let report = apply_plan(&mut ws, settings, Some(name))?;
             if format == Format::Table {
-                write_out(out, &format!("\n{}", render::report_text(&report)))?;
+                write_out(
+                    out,
+                    &format!(
+                        "\n{}{}",
+                        render::report_text(&report),
+                        journal_footer(&report, settings)
+                    ),
+                )?;
             }
             report_json = render::report_json(&report);
+            report_json["run"] = serde_json::json!(report.run);
+            journal_failure = report.journal_error.clone();
             if !report.all_applied() {
                 code = crate::error::exit::PARTIAL;
             }
@@ -288,41 +308,92 @@ pub fn run_source(
         });
         write_out(out, &format!("{doc:#}\n"))?;
     }
+    if let Some(e) = journal_failure {
+        return Err(Error::Io(format!(
+            "{e}\nthe apply stopped sending when its journal failed; the summary above says what landed"
+        )));
+    }
     Ok(code)
 }
 
-/// Writes the workspace's plan: opens the journal first (an unwritable journal stops the
-/// apply before anything is written), shows progress on a terminal, records every
-/// attempted change in the journal.
+/// Writes the workspace's plan through the write-ahead journal (an unwritable journal
+/// stops the apply before anything is written and keeps the plan staged), showing
+/// progress on a terminal. The report says what landed, also when the journal failed
+/// during the apply (`report.journal_error`).
 pub fn apply_plan(
     ws: &mut Workspace,
     settings: &ApplySettings,
+    script: Option<&str>,
 ) -> Result<crate::plan::ApplyReport, Error> {
-    let directory = ws.describe();
-    let journal_path = settings
+    let journal_path = journal_path(settings)?;
+    let mut journal = Journal::open(&journal_path).map_err(not_started)?;
+    let info = RunInfo {
+        command: settings.command.to_string(),
+        script: script.map(str::to_string),
+        undoes: settings.undoes.clone(),
+        directory: settings.directory.clone(),
+    };
+    let bar = progress_bar(ws.plan().entry_count());
+    let report = ws
+        .apply(
+            &mut journal,
+            &info,
+            settings.concurrency,
+            &mut |done, _| {
+                if let Some(b) = &bar {
+                    b.set_position(done as u64);
+                }
+            },
+            &mut replicator::write_settings,
+        )
+        .map_err(not_started);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    report
+}
+
+/// The journal file `settings` names, or the default one.
+pub(crate) fn journal_path(settings: &ApplySettings) -> Result<std::path::PathBuf, Error> {
+    settings
         .journal
         .clone()
         .or_else(config::default_journal_path)
         .ok_or_else(|| {
             Error::Usage("no state directory for the journal; give --journal FILE".into())
-        })?;
-    let mut journal =
-        crate::plan::journal::Journal::open(&journal_path).map_err(|e| io_err(&journal_path, e))?;
-    let bar = progress_bar(ws.plan().entry_count());
-    let replicator_settings = ws.take_settings_change();
-    let mut report = ws.apply(settings.concurrency, &mut |done, _| {
-        if let Some(b) = &bar {
-            b.set_position(done as u64);
-        }
-    });
-    if let Some(b) = bar {
-        b.finish_and_clear();
+        })
+}
+
+fn not_started(e: crate::plan::journal::JournalError) -> Error {
+    Error::Io(format!(
+        "{e}\nnothing was written: an apply does not start until its journal is written and synced"
+    ))
+}
+
+/// After the summary: the run's journal line, and the journal's failure if it failed
+/// during the apply.
+fn journal_footer(report: &crate::plan::ApplyReport, settings: &ApplySettings) -> String {
+    let path = settings
+        .journal
+        .clone()
+        .or_else(config::default_journal_path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!("Journal: run {} in {path}\n", report.run)
+}
+
+/// The directory as the journal names it: an LDIF file by its absolute path (so that
+/// `ocsh undo` finds it from any folder), a server by its URL.
+pub(crate) fn journal_directory(spec: &crate::directory::DirectorySpec) -> String {
+    use crate::directory::DirectorySpec;
+    match spec {
+        DirectorySpec::Demo => "demo".to_string(),
+        DirectorySpec::Ldif(p) => std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.clone())
+            .display()
+            .to_string(),
+        DirectorySpec::Ldap(url) => url.clone(),
     }
-    report.settings = replicator_settings.map(replicator::write_settings);
-    journal
-        .record(&directory, &report)
-        .map_err(|e| io_err(journal.path(), e))?;
-    Ok(report)
 }
 
 /// A progress bar on stderr when it is a terminal; nothing otherwise (pipes, CI).

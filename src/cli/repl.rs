@@ -190,6 +190,9 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
         let _ = rl.load_history(h);
     }
     let apply_settings = ApplySettings {
+        command: "repl",
+        directory: super::journal_directory(&resolved.spec),
+        undoes: None,
         yes: false,
         concurrency: resolved.concurrency.unwrap_or(8).clamp(1, 64) as usize,
         journal: resolved.journal.clone(),
@@ -388,8 +391,19 @@ fn repl_apply(
     );
     match rl.readline(&question) {
         Ok(a) if matches!(a.trim().to_ascii_lowercase().as_str(), "y" | "yes") => {
-            let report = apply_plan(&mut ws, settings)?;
-            let _ = write!(out, "{}", render::report_text(&report));
+            let report = apply_plan(&mut ws, settings, None)?;
+            let _ = write!(
+                out,
+                "{}{}",
+                render::report_text(&report),
+                super::journal_footer(&report, settings)
+            );
+            if let Some(e) = &report.journal_error {
+                let _ = writeln!(
+                    out,
+                    "{e}\nthe apply stopped sending when its journal failed; the summary above says what landed"
+                );
+            }
         }
         _ => {
             let _ = writeln!(out, "not applied; the changes stay staged");

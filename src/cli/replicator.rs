@@ -121,15 +121,14 @@ pub fn replica_path(d: &DirectoryArgs) -> Result<PathBuf, Error> {
 
 /// Writes a plan's staged settings change to its replica (the runner calls this after
 /// the directory entries).
-pub fn write_settings(change: SettingsChange) -> (SettingsChange, ApplyOutcome) {
-    let outcome = match Replica::open(&change.replica)
+pub fn write_settings(change: &SettingsChange) -> ApplyOutcome {
+    match Replica::open(&change.replica)
         .and_then(|mut r| r.write_settings(&change.before, &change.after))
     {
         Ok(()) => ApplyOutcome::Applied,
         Err(e @ ReplicaError::Conflict { .. }) => ApplyOutcome::Conflict(e.to_string()),
         Err(e) => ApplyOutcome::Failed(e.to_string()),
-    };
-    (change, outcome)
+    }
 }
 
 fn connect(d: &DirectoryArgs) -> Result<(Workspace, PathBuf), Error> {

@@ -19,7 +19,7 @@ use crate::ocs::dn::normalize;
 use crate::ocs::values::same_values;
 use crate::ocs::{OcsUser, ReplicatorSettings, UserChange};
 
-pub use apply::{ApplyOutcome, ApplyReport};
+pub use apply::{ApplyOutcome, ApplyReport, RunInfo};
 pub use error::PlanError;
 pub use workspace::Workspace;
 
