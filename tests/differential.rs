@@ -201,7 +201,7 @@ fn embedded_and_openldap_select_the_same_entries() {
     if !support::selected("openldap", TEST) || !support::selected("embedded", TEST) {
         return;
     }
-    let (lab, setup) = timed(|| Server::openldap());
+    let (lab, setup) = timed(Server::openldap);
     let lab = match lab {
         Ok(lab) => lab,
         Err(details) => return support::server_unavailable(TEST, "slapd", &details),
