@@ -107,6 +107,11 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<super::replicator::ReplicatorCommand>,
     },
+    /// Plan the reverse of a journalled run (each change with the run's after-value as
+    /// its precondition), and write it with --apply.
+    Undo(Box<super::undo::UndoArgs>),
+    /// List the runs of a journal and what became of them (--run ID: its entries).
+    Journal(Box<super::journal::JournalArgs>),
     /// Write the built-in demo forest as an LDIF file (to change it with --apply).
     Demo {
         /// The file to write; it must not exist yet unless --force.

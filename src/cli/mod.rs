@@ -3,10 +3,12 @@
 pub mod args;
 pub mod complete;
 pub mod config;
+pub mod journal;
 pub mod output;
 pub mod repl;
 pub mod replicator;
 pub mod show;
+pub mod undo;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -64,6 +66,8 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
         Command::Demo { file, force } => write_demo(&file, force, out),
         Command::Replicator { command } => replicator::main(*command, out),
+        Command::Undo(args) => undo::undo(&args, out),
+        Command::Journal(args) => journal::list(&args, out),
     }
 }
 

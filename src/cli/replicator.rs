@@ -78,7 +78,7 @@ pub fn main(command: ReplicatorCommand, out: &mut dyn Write) -> Result<u8, Error
     }
 }
 
-fn replica_error(e: ReplicaError) -> Error {
+pub(crate) fn replica_error(e: ReplicaError) -> Error {
     if e.is_directory() {
         Error::Directory(e.to_string())
     } else {

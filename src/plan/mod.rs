@@ -7,6 +7,7 @@ pub mod apply;
 pub mod error;
 pub mod journal;
 pub mod render;
+pub mod undo;
 pub mod workspace;
 
 use std::collections::HashMap;

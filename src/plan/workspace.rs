@@ -377,6 +377,12 @@ impl Workspace {
         self.plan.stage(read, &changes, warnings);
     }
 
+    /// Stages values that the directory held before (undo): no rule is asked, since
+    /// they were there already.
+    pub(crate) fn stage_restore(&mut self, read: &OcsUser, changes: Vec<UserChange>) {
+        self.stage(read, changes);
+    }
+
     fn holders_of(&self, sip: &SipUri) -> Result<Vec<String>, PlanError> {
         let req = self.user_request(&format!(
             "(msRTCSIP-PrimaryUserAddress={})",
