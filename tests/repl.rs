@@ -258,3 +258,25 @@ fn history_survives_a_restart_and_ctrl_d_asks_when_changes_are_staged() {
         "{s}"
     );
 }
+
+#[test]
+fn replicator_cycle_runs_from_the_repl() {
+    let state = tempfile::tempdir().unwrap();
+    let t = Term::start(state.path());
+    let s = t.line("replicator.cycle().kind", "ocsh>");
+    assert!(
+        s.lines()
+            .rev()
+            .nth(1)
+            .is_some_and(|l| l.trim() == "\"initial\""),
+        "{s}"
+    );
+    let s = t.line("replicator.cycle().kind", "ocsh>");
+    assert!(
+        s.lines()
+            .rev()
+            .nth(1)
+            .is_some_and(|l| l.trim() == "\"incremental\""),
+        "{s}"
+    );
+}

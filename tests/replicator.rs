@@ -705,3 +705,60 @@ fn an_entry_added_by_hand_is_found() {
         ]
     );
 }
+
+/// `replicator problems` and `status` fit the terminal: at `COLUMNS=80` no line is wider
+/// than 80 characters, long cells are wrapped and cut with `…`, and `--format json` has
+/// the full text. On a pipe without `COLUMNS`, rows are whole (for grep).
+#[test]
+fn tables_fit_the_terminal_width() {
+    let mut lab = Lab::embedded();
+    lab.sync("first");
+    let run = |args: &[&str], columns: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocsh"));
+        cmd.args(args)
+            .arg("--replica")
+            .arg(&lab.replica)
+            .env_remove("OCSH_DIRECTORY")
+            .env_remove("OCSH_REPLICA")
+            .env_remove("COLUMNS")
+            .stdin(Stdio::null());
+        if let Some(c) = columns {
+            cmd.env("COLUMNS", c);
+        }
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}{stderr}");
+        stdout
+    };
+    for args in [
+        &["replicator", "problems"][..],
+        &["replicator", "status"][..],
+    ] {
+        let narrow = run(args, Some("80"));
+        let widest = narrow.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(
+            widest <= 80,
+            "{args:?}: a line of {widest} columns:\n{narrow}"
+        );
+    }
+    let narrow = run(&["replicator", "problems"], Some("80"));
+    assert!(narrow.contains('…'), "nothing was cut:\n{narrow}");
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["replicator", "problems", "--format", "json"], None)).unwrap();
+    let longest = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["detail"].as_str().unwrap().to_string())
+        .max_by_key(String::len)
+        .unwrap();
+    assert!(longest.len() > 80, "{longest}");
+    assert!(!narrow.contains(&longest), "{narrow}");
+    let whole = run(&["replicator", "problems"], None);
+    assert!(whole.contains(&longest), "{whole}");
+    let wide = run(&["replicator", "problems"], Some("200"));
+    assert!(
+        wide.contains("CN=Daniel Novak,OU=Engineering,DC=example,DC=com"),
+        "{wide}"
+    );
+}

@@ -237,11 +237,84 @@ fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
     Ok(crate::error::exit::OK)
 }
 
-fn table() -> Table {
+/// Lines a table row may take before its long cells are cut with `…` (the full text is
+/// in `--format json`).
+const ROW_LINES: usize = 4;
+
+/// The width the replicator's tables must fit: the terminal's, else `COLUMNS` (as a shell
+/// exports it); `None` on a pipe without `COLUMNS`, where rows are not cut, so that `grep`
+/// sees whole lines.
+fn output_width() -> Option<u16> {
+    Table::new().width().filter(|w| *w > 0).or_else(|| {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<u16>().ok())
+            .filter(|w| *w >= 20)
+    })
+}
+
+/// A table that fits `width` (comfy-table's dynamic arrangement wraps the long columns,
+/// and rows are cut after [`ROW_LINES`] lines); without a width it is laid out as is.
+fn table(width: Option<u16>) -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled);
+    t.load_preset(presets::UTF8_FULL_CONDENSED);
+    fit(&mut t, width);
     t
+}
+
+fn fit(t: &mut Table, width: Option<u16>) {
+    match width {
+        Some(w) => {
+            t.set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(w)
+                .set_truncation_indicator("…");
+        }
+        None => {
+            t.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+}
+
+/// Keeps column `i` as wide as its content (short values: kinds, names, numbers), so
+/// that the dynamic arrangement wraps the long ones instead.
+fn unwrapped(t: &mut Table, columns: &[usize]) {
+    for i in columns {
+        if let Some(c) = t.column_mut(*i) {
+            c.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        }
+    }
+}
+
+/// Narrower than this, the problems table leaves the DN out (it is in `--format json`
+/// and `csv`): wrapped into a few columns it is unreadable.
+const WIDTH_FOR_DN: u16 = 140;
+
+/// A cycle's start as `MM-DD HH:MM:SS` (the date and milliseconds are in `--format json`).
+fn short_time(rfc3339: &str) -> String {
+    rfc3339
+        .get(5..19)
+        .map_or_else(|| rfc3339.to_string(), |t| t.replacen('T', " ", 1))
+}
+
+/// Adds a row that is cut after [`ROW_LINES`] lines.
+fn add_row(t: &mut Table, cells: Vec<String>) {
+    let mut row = comfy_table::Row::from(cells);
+    row.max_height(ROW_LINES);
+    t.add_row(row);
+}
+
+/// `key  value` lines, the values wrapped to fit `width`.
+fn key_values(rows: &[(&str, String)], width: Option<u16>) -> String {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING);
+    fit(&mut t, width);
+    for (k, v) in rows {
+        add_row(&mut t, vec![(*k).to_string(), v.clone()]);
+    }
+    // NOTHING still pads every line with the border's blank; keep the text flush left.
+    t.lines()
+        .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(&l).trim_end()))
+        .collect()
 }
 
 fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<u8, Error> {
@@ -253,8 +326,9 @@ fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<u8, Error> {
         write_out(out, &format!("{v:#}\n"))?;
         return Ok(crate::error::exit::OK);
     }
-    let mut text = String::new();
-    let mut line = |k: &str, v: String| text.push_str(&format!("{k:26}{v}\n"));
+    let width = output_width();
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    let mut line = |k: &'static str, v: String| rows.push((k, v));
     line(
         "Replica",
         format!("{} (schema {})", s.replica, s.schema_version),
@@ -291,29 +365,35 @@ fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<u8, Error> {
             ),
         );
     }
+    let mut text = key_values(&rows, width);
     if !s.cycles.is_empty() {
-        let mut t = table();
+        let mut t = table(width);
         t.set_header([
-            "cycle", "kind", "started", "ended", "result", "added", "changed", "deleted",
+            "cycle",
+            "kind",
+            "started",
+            "result",
+            "added/changed/deleted",
             "problems",
         ]);
         for c in &s.cycles {
-            t.add_row([
-                c.id.to_string(),
-                c.kind.clone(),
-                c.started_at.clone(),
-                c.ended_at.clone().unwrap_or_default(),
-                if c.errors.is_empty() || c.status != "failed" {
-                    c.status.clone()
-                } else {
-                    format!("failed: {}", c.errors.join("; "))
-                },
-                c.added.to_string(),
-                c.changed.to_string(),
-                c.deleted.to_string(),
-                c.problems.to_string(),
-            ]);
+            add_row(
+                &mut t,
+                vec![
+                    c.id.to_string(),
+                    c.kind.clone(),
+                    short_time(&c.started_at),
+                    if c.errors.is_empty() || c.status != "failed" {
+                        c.status.clone()
+                    } else {
+                        format!("failed: {}", c.errors.join("; "))
+                    },
+                    format!("{}/{}/{}", c.added, c.changed, c.deleted),
+                    c.problems.to_string(),
+                ],
+            );
         }
+        unwrapped(&mut t, &[0, 1, 2, 4, 5]);
         text.push_str(&format!("\nLast cycles\n{t}\n"));
     }
     let total: i64 = s.problem_counts.values().sum();
@@ -374,17 +454,28 @@ fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
         write_out(out, "No problems.\n")?;
         return Ok(crate::error::exit::OK);
     }
-    let mut t = table();
-    t.set_header(["kind", "user", "sip", "problem", "dn"]);
+    let width = output_width();
+    let with_dn = width.is_none_or(|w| w >= WIDTH_FOR_DN);
+    let mut t = table(width);
+    let mut header = vec!["kind", "user", "sip", "problem"];
+    if with_dn {
+        header.push("dn");
+    }
+    t.set_header(header);
     for p in &list {
-        t.add_row([
+        let mut row = vec![
             p.kind.clone(),
-            p.sam.clone().unwrap_or_default(),
+            // Without a sAMAccountName the DN says who it is.
+            p.sam.clone().unwrap_or_else(|| p.dn.clone()),
             p.sip.clone().unwrap_or_default(),
             p.detail.clone(),
-            p.dn.clone(),
-        ]);
+        ];
+        if with_dn {
+            row.push(p.dn.clone());
+        }
+        add_row(&mut t, row);
     }
+    unwrapped(&mut t, &[0]);
     write_out(out, &format!("{t}\n{} problem(s)\n", list.len()))?;
     Ok(crate::error::exit::OK)
 }

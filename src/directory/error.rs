@@ -66,6 +66,19 @@ pub enum DirError {
         #[source]
         source: std::io::Error,
     },
+    /// Another writer held the file's write lock for longer than ocsh waits.
+    #[error(
+        "{}: another writer is changing it (its lock {} was held for more than {} s); nothing was written, run again",
+        path.display(), lock.display(), waited.as_secs_f64()
+    )]
+    Locked {
+        /// The LDIF file.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+        /// How long ocsh waited.
+        waited: std::time::Duration,
+    },
     /// A server-side failure, with the LDAP result code and the server's text.
     #[error("{0}")]
     Server(String),

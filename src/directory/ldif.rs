@@ -337,8 +337,14 @@ fn shorten(text: &str) -> String {
 /// attributes in order, then binary ones base64-encoded, a blank line between entries,
 /// lines folded at 76 characters.
 pub fn write(entries: &[Entry]) -> String {
+    write_all(entries)
+}
+
+/// [`write`] for entries held elsewhere (the embedded store writes its own without
+/// copying them into a slice first).
+pub fn write_all<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> String {
     let mut out = String::new();
-    for (i, entry) in entries.iter().enumerate() {
+    for (i, entry) in entries.into_iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use super::embedded::DEFAULT_LOCK_WAIT;
 use super::ldap::{LdapDirectory, LdapOptions};
 use super::{DirError, Directory, EmbeddedDirectory, demo};
 
@@ -37,6 +39,23 @@ impl DirectorySpec {
     }
 }
 
+/// How long a writer of an LDIF file waits for another one: `OCSH_LOCK_WAIT` seconds,
+/// else [`DEFAULT_LOCK_WAIT`].
+fn lock_wait() -> Result<Duration, DirError> {
+    let Ok(text) = std::env::var("OCSH_LOCK_WAIT") else {
+        return Ok(DEFAULT_LOCK_WAIT);
+    };
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| {
+            DirError::Unsupported(format!(
+                "OCSH_LOCK_WAIT={text:?}: give the seconds to wait for another writer's lock, e.g. 10"
+            ))
+        })
+}
+
 /// Opens the directory a spec names; `ldap` holds the connection settings for an LDAP
 /// URL (its `url` is taken from the spec). Runs inside the runtime that will drive the
 /// directory's later operations.
@@ -46,7 +65,9 @@ pub async fn open(
 ) -> Result<Arc<dyn Directory>, DirError> {
     match spec {
         DirectorySpec::Demo => Ok(Arc::new(demo::demo_directory()?)),
-        DirectorySpec::Ldif(path) => Ok(Arc::new(EmbeddedDirectory::open(path)?)),
+        DirectorySpec::Ldif(path) => Ok(Arc::new(
+            EmbeddedDirectory::open(path)?.with_lock_wait(lock_wait()?),
+        )),
         DirectorySpec::Ldap(url) => {
             let opts = LdapOptions {
                 url: url.clone(),

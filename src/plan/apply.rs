@@ -226,12 +226,12 @@ pub(crate) async fn apply_entries(
             (e, o)
         })
         .collect();
-    if results.iter().any(|(_, o)| *o == ApplyOutcome::Applied) {
-        if let Err(e) = dir.commit().await {
-            for (_, o) in &mut results {
-                if *o == ApplyOutcome::Applied {
-                    *o = ApplyOutcome::Failed(format!("not saved: {e}"));
-                }
+    // Also after nothing applied: the commit ends the apply, releasing what the
+    // directory holds for it (the embedded file's write lock).
+    if let Err(e) = dir.commit().await {
+        for (_, o) in &mut results {
+            if *o == ApplyOutcome::Applied {
+                *o = ApplyOutcome::Failed(format!("not saved: {e}"));
             }
         }
     }

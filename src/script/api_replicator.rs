@@ -2,9 +2,10 @@
 //!
 //! Settings changes (`replicator.interval = 120`, `replicator.regenerate_cookies_now()`)
 //! are staged in the plan like directory changes and written to the replica only by
-//! `--apply`; reading a setting sees the staged value. `sync()` runs one cycle at once
+//! `--apply`; reading a setting sees the staged value. `cycle()` runs one cycle at once
 //! (it changes ocsh's own replica, never the directory), `status()` and `problems()` read
-//! the replica.
+//! the replica. (Not `sync()`: `sync` is a reserved keyword in Rhai, so no script could
+//! call a method of that name.)
 //!
 //! `replicator` is not a scope variable but resolved by name (Rhai's variable resolver),
 //! so it is there in functions and after the REPL's `:clear`; a script's own variable of
@@ -183,7 +184,7 @@ pub fn register(engine: &mut Engine, host: &HostRef) {
     );
     crate::doc_fn!(
         engine,
-        "sync",
+        "cycle",
         "Runs one replication cycle now; returns #{ kind, added, changed, deleted, seen, users, problems }.",
         |r: &mut ReplicatorObj| -> Res<Dynamic> {
             let mut replica = r.open()?;

@@ -163,18 +163,66 @@ fn args(f: &FnMeta, skip: usize) -> String {
         .join(", ")
 }
 
-/// A type's documented properties and methods, by name or signature.
-type Members = (BTreeMap<String, String>, BTreeMap<String, String>);
+/// What a documented entry of the API is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ApiKind {
+    /// A global function: `name(args)`.
+    Function,
+    /// A method of a type: `obj.name(args)`.
+    Method,
+    /// A property read: `obj.name`.
+    Getter,
+    /// A property write: `obj.name = value`.
+    Setter,
+}
 
-/// The API reference in Markdown.
-pub fn api_markdown(session: &Session) -> Result<String, String> {
+/// One documented function, method or property, as the engine registered it: what
+/// `docs/api.md` lists, and what the API-coverage test calls through a script.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiEntry {
+    /// The type it belongs to (`User`, `Pool`, `Flags`, `UserQuery`, `Replicator`), or
+    /// `None` for a global function.
+    pub receiver: Option<String>,
+    /// Function, method, getter or setter.
+    pub kind: ApiKind,
+    /// The name scripts use (a property's name without `get$`/`set$`).
+    pub name: String,
+    /// The parameter types after the receiver, as the reference shows them.
+    pub params: Vec<String>,
+    /// The parameters as the reference shows them (`value: string, ...`).
+    pub args: String,
+    /// The doc text.
+    pub doc: String,
+}
+
+impl ApiEntry {
+    /// A key naming the entry and its overload: `User.enable(string, any)`,
+    /// `get User.sip`, `set User.sip`, `flags(any)`.
+    pub fn key(&self) -> String {
+        let owner = self
+            .receiver
+            .as_deref()
+            .map(|t| format!("{t}."))
+            .unwrap_or_default();
+        match self.kind {
+            ApiKind::Getter => format!("get {owner}{}", self.name),
+            ApiKind::Setter => format!("set {owner}{}", self.name),
+            ApiKind::Function | ApiKind::Method => {
+                format!("{owner}{}({})", self.name, self.params.join(", "))
+            }
+        }
+    }
+}
+
+/// Every documented entry of the session's engine, sorted (by type, kind, name,
+/// parameters). Conversions (`to_string`, ...) and operators are not part of the API.
+pub fn api_entries(session: &Session) -> Result<Vec<ApiEntry>, String> {
     let json = session
         .engine()
         .gen_fn_metadata_to_json(false)
         .map_err(|e| e.to_string())?;
     let meta: Metadata = serde_json::from_str(&json).map_err(|e| e.to_string())?;
-    let mut globals: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut types: BTreeMap<String, Members> = BTreeMap::new();
+    let mut out = Vec::new();
     for f in &meta.functions {
         let doc = doc_text(f);
         if doc.is_empty()
@@ -183,35 +231,59 @@ pub fn api_markdown(session: &Session) -> Result<String, String> {
         {
             continue;
         }
-        if let Some(prop) = f
-            .name
-            .strip_prefix("get$")
-            .or_else(|| f.name.strip_prefix("set$"))
-        {
-            let Some(t) = receiver(f) else { continue };
-            let entry = types
-                .entry(t)
-                .or_default()
-                .0
-                .entry(prop.to_string())
-                .or_default();
-            let settable = f.name.starts_with("set$");
-            if settable {
-                entry.push_str(" (settable)");
-            } else {
-                *entry = format!("{doc}{entry}");
+        let receiver = receiver(f);
+        let (kind, name) = match (
+            f.name.strip_prefix("get$"),
+            f.name.strip_prefix("set$"),
+            &receiver,
+        ) {
+            (Some(p), _, Some(_)) => (ApiKind::Getter, p),
+            (_, Some(p), Some(_)) => (ApiKind::Setter, p),
+            (Some(_), _, None) | (_, Some(_), None) => continue,
+            (None, None, Some(_)) => (ApiKind::Method, f.name.as_str()),
+            (None, None, None) => (ApiKind::Function, f.name.as_str()),
+        };
+        let skip = usize::from(receiver.is_some());
+        out.push(ApiEntry {
+            params: f
+                .params
+                .iter()
+                .skip(skip)
+                .map(|p| p.ty.as_deref().map_or_else(|| "any".into(), clean_type))
+                .collect(),
+            args: args(f, skip),
+            receiver,
+            kind,
+            name: name.to_string(),
+            doc,
+        });
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A type's documented properties and methods, by name or signature.
+type Members = (BTreeMap<String, String>, BTreeMap<String, String>);
+
+/// The API reference in Markdown.
+pub fn api_markdown(session: &Session) -> Result<String, String> {
+    let mut globals: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut types: BTreeMap<String, Members> = BTreeMap::new();
+    for e in api_entries(session)? {
+        let sig = format!("{}({})", e.name, e.args);
+        match (e.kind, e.receiver) {
+            (ApiKind::Getter | ApiKind::Setter, Some(t)) => {
+                let entry = types.entry(t).or_default().0.entry(e.name).or_default();
+                if e.kind == ApiKind::Setter {
+                    entry.push_str(" (settable)");
+                } else {
+                    *entry = format!("{}{entry}", e.doc);
+                }
             }
-            continue;
-        }
-        match receiver(f) {
-            Some(t) => {
-                let sig = format!("{}({})", f.name, args(f, 1));
-                types.entry(t).or_default().1.insert(sig, doc);
+            (_, Some(t)) => {
+                types.entry(t).or_default().1.insert(sig, e.doc);
             }
-            None => {
-                let sig = format!("{}({})", f.name, args(f, 0));
-                globals.entry(f.name.clone()).or_default().push((sig, doc));
-            }
+            (_, None) => globals.entry(e.name).or_default().push((sig, e.doc)),
         }
     }
     let mut out = String::from(INTRO);

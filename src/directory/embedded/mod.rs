@@ -5,12 +5,21 @@
 //! export), so it refuses what AD refuses: stale preconditions, several values in a
 //! single-valued OCS attribute, a home server that names no object. A plan that passes
 //! here fails for the same reasons against AD, not for new ones.
+//!
+//! Writers of one file never lose each other's updates: the first modify takes the
+//! file's write lock ([`file::lock`]) and re-reads the file if its content changed since
+//! it was loaded, so that every precondition is checked against what is on disk; the
+//! commit re-reads it once more under the same lock (a tool that takes no lock may have
+//! written meanwhile), replays this directory's modifies on the fresh content, checking
+//! each precondition again, and renames the result into place before the lock goes.
+
+mod file;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -37,6 +46,10 @@ const HOME_SERVER_ATTRIBUTES: &[&str] =
 /// update sequence number (see [`EmbeddedDirectory::change_counter`]).
 pub const CHANGE_MARKER: &str = "uSNChanged";
 
+/// How long a writer waits for another one's write lock by default: a commit of a
+/// 100,000-user file takes well under this.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+
 /// A directory held in memory: entries in file order, looked up by normalized DN.
 #[derive(Debug)]
 pub struct EmbeddedDirectory {
@@ -44,10 +57,20 @@ pub struct EmbeddedDirectory {
     source: String,
     /// The file [`Directory::commit`] writes; `None` for an in-memory directory.
     path: Option<PathBuf>,
+    /// How long to wait for another writer's lock.
+    lock_wait: Duration,
     state: RwLock<State>,
-    /// Serialises commits, so that an older snapshot can never be renamed over a newer
-    /// one, and holds the change counter that the file on disk reflects.
-    committed: Mutex<u64>,
+    /// The file's write lock while this directory holds it, and serialises commits.
+    writer: Mutex<Writer>,
+}
+
+#[derive(Debug, Default)]
+struct Writer {
+    /// Held from the re-read before the first modify to the end of the commit.
+    lock: Option<file::WriteLock>,
+    /// Set when the lock could not be taken: the modifies that follow fail at once
+    /// instead of each waiting again. The next commit clears it.
+    refused: Option<DirError>,
 }
 
 #[derive(Debug)]
@@ -59,9 +82,13 @@ struct State {
     /// successful modify (which writes it into the entry, as AD does) and by a reload
     /// that found entries changed by another writer.
     counter: u64,
-    /// Size and modification time of the file as last read or written: a difference
-    /// means another writer changed it.
-    stamp: Option<(u64, std::time::SystemTime)>,
+    /// The hash of the file's content as last read or written; `None` in memory.
+    hash: Option<file::ContentHash>,
+    /// A cheap hint that the file changed, for readers (see [`file::Stamp`]).
+    stamp: Option<file::Stamp>,
+    /// The modifies since the last commit, in order: what the commit replays when the
+    /// file changed under it.
+    pending: Vec<(String, Vec<AttrChange>)>,
 }
 
 #[derive(Debug)]
@@ -79,112 +106,138 @@ impl EmbeddedDirectory {
     /// forest uses `demo forest`). Commits are no-ops.
     pub fn from_ldif(text: &str, source: &str) -> Result<EmbeddedDirectory, DirError> {
         let entries = ldif::parse(text, source)?;
-        EmbeddedDirectory::build(entries, source.to_string(), None)
+        Ok(EmbeddedDirectory::new(
+            build(entries)?,
+            source.to_string(),
+            None,
+        ))
     }
 
     /// Loads an LDIF file (UTF-8, or UTF-16 as `ldifde -u` writes it); commits write it
     /// back, as UTF-8.
     pub fn open(path: &Path) -> Result<EmbeddedDirectory, DirError> {
-        let bytes = fs::read(path).map_err(|source| DirError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
         let name = path.display().to_string();
-        let text = ldif::decode_bytes(&bytes, &name)?;
-        let entries = ldif::parse(&text, &name)?;
-        let dir = EmbeddedDirectory::build(entries, name, Some(path.to_path_buf()))?;
-        dir.write()?.stamp = stamp_of(path);
-        Ok(dir)
+        let state = load(path, &name)?;
+        Ok(EmbeddedDirectory::new(
+            state,
+            name,
+            Some(path.to_path_buf()),
+        ))
+    }
+
+    /// The same directory with another bound on the wait for a writer's lock.
+    pub fn with_lock_wait(mut self, wait: Duration) -> EmbeddedDirectory {
+        self.lock_wait = wait;
+        self
+    }
+
+    fn new(state: State, source: String, path: Option<PathBuf>) -> EmbeddedDirectory {
+        EmbeddedDirectory {
+            source,
+            path,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            state: RwLock::new(state),
+            writer: Mutex::new(Writer::default()),
+        }
     }
 
     /// Re-reads the file when another writer changed it since it was read, so that
-    /// searches see the current entries and preconditions are checked against them.
-    /// Entries whose content changed get a new change mark. Skipped while this directory
-    /// holds modifications not yet committed: then `commit` refuses instead.
+    /// searches see the current entries. Skipped while this directory holds
+    /// modifications not yet committed: the commit merges then.
     fn refresh_if_changed(&self) -> Result<(), DirError> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let committed = *self.committed.lock().map_err(|_| poisoned(&self.source))?;
         {
             let state = self.read()?;
-            if state.counter != committed || state.stamp == stamp_of(path) {
+            if !state.pending.is_empty() || state.stamp == file::stamp_of(path) {
                 return Ok(());
             }
         }
-        let fresh = EmbeddedDirectory::open(path)?;
-        let fresh_state = fresh
-            .state
-            .into_inner()
-            .map_err(|_| poisoned(&self.source))?;
-        let mut state = self.write()?;
-        // Entries another ocsh wrote carry a newer uSNChanged already; an entry edited by
-        // hand (same or no uSNChanged, other content) gets a new mark so that an
-        // incremental replicator cycle still sees it.
-        let mut counter = state.counter.max(fresh_state.counter);
-        let bump = counter + 1;
-        let mut entries = fresh_state.entries;
-        for e in &mut entries {
-            let old = state
-                .index
-                .get(&e.dn.normalized())
-                .and_then(|&i| state.entries.get(i));
-            let edited_by_hand = match old {
-                Some(o) => o.entry != e.entry && e.changed_at <= o.changed_at,
-                None => e.changed_at == 0,
-            };
-            if edited_by_hand {
-                e.changed_at = bump;
-                counter = bump;
-            }
-        }
-        state.entries = entries;
-        state.index = fresh_state.index;
-        state.stamp = fresh_state.stamp;
-        state.counter = counter;
-        drop(state);
-        *self.committed.lock().map_err(|_| poisoned(&self.source))? = counter;
-        Ok(())
+        self.sync_with_file(path, false)
     }
 
-    fn build(
-        entries: Vec<Entry>,
-        source: String,
-        path: Option<PathBuf>,
-    ) -> Result<EmbeddedDirectory, DirError> {
-        let mut stored = Vec::with_capacity(entries.len());
-        let mut index = HashMap::with_capacity(entries.len());
-        let mut counter = 0;
-        for entry in entries {
-            let dn = parse_dn(&entry.dn)?;
-            if index.insert(dn.normalized(), stored.len()).is_some() {
-                return Err(DirError::InvalidDn {
-                    dn: entry.dn,
-                    message: "two entries have this DN".into(),
-                });
+    /// Reads the file and, when its content is not what this directory last read or
+    /// wrote, takes the fresh content with this directory's pending modifies replayed on
+    /// it. A replay that meets a changed precondition is a conflict: then the pending
+    /// modifies are dropped (none of them reached the file) and the fresh content is
+    /// kept as it is. A file that vanished is left to the commit (which writes it again,
+    /// or fails as I/O) when `missing_ok`.
+    fn sync_with_file(&self, path: &Path, missing_ok: bool) -> Result<(), DirError> {
+        let snapshot = match file::read(path) {
+            Ok(s) => s,
+            Err(DirError::Io { source, .. })
+                if missing_ok && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(());
             }
-            let changed_at = entry
-                .first(CHANGE_MARKER)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0);
-            counter = counter.max(changed_at);
-            stored.push(Stored {
-                entry,
-                dn,
-                changed_at,
-            });
+            Err(e) => return Err(e),
+        };
+        let mut state = self.write()?;
+        if state.hash == Some(snapshot.hash) {
+            state.stamp = snapshot.stamp;
+            return Ok(());
         }
-        Ok(EmbeddedDirectory {
-            source,
-            path,
-            state: RwLock::new(State {
-                entries: stored,
-                index,
-                counter,
-                stamp: None,
-            }),
-            committed: Mutex::new(counter),
-        })
+        let fresh = from_snapshot(&snapshot, &self.source)?;
+        let fresh = marked_against(fresh, &state);
+        match replayed(fresh, &state.pending) {
+            Ok(merged) => {
+                *state = merged;
+                Ok(())
+            }
+            Err(conflict) => {
+                let fresh = from_snapshot(&snapshot, &self.source)?;
+                *state = marked_against(fresh, &state);
+                Err(conflict)
+            }
+        }
+    }
+
+    /// Before the first modify of a file: takes the write lock and re-reads the file
+    /// under it, so preconditions are checked against what is on disk now.
+    fn prepare_write(&self) -> Result<(), DirError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut writer = self.writer()?;
+        if writer.lock.is_some() {
+            return Ok(());
+        }
+        if let Some(refused) = &writer.refused {
+            return Err(again(refused));
+        }
+        match file::lock(path, self.lock_wait) {
+            Ok(lock) => writer.lock = Some(lock),
+            Err(e @ DirError::Locked { .. }) => {
+                writer.refused = Some(again(&e));
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+        let synced = self.sync_with_file(path, true);
+        if synced.is_err() {
+            writer.lock = None;
+        }
+        synced
+    }
+
+    /// Writes the pending modifies under the write lock: re-reads the file, replays them
+    /// on its content if another writer changed it, removes temporary files a killed
+    /// writer left, and replaces the file.
+    fn write_back(&self, path: &Path) -> Result<(), DirError> {
+        self.sync_with_file(path, true)?;
+        file::remove_leftover_temps(path);
+        let text = {
+            let state = self.read()?;
+            ldif::write_all(state.entries.iter().map(|s| &s.entry))
+        };
+        let hash = file::write_atomically(path, &text)?;
+        drop(text);
+        let mut state = self.write()?;
+        state.hash = Some(hash);
+        state.stamp = file::stamp_of(path);
+        state.pending.clear();
+        Ok(())
     }
 
     /// A snapshot of every entry, in file order.
@@ -199,8 +252,7 @@ impl EmbeddedDirectory {
     /// The entries as LDIF, as [`Directory::commit`] would write them.
     pub fn to_ldif(&self) -> String {
         let state = self.snapshot();
-        let entries: Vec<Entry> = state.entries.iter().map(|s| s.entry.clone()).collect();
-        ldif::write(&entries)
+        ldif::write_all(state.entries.iter().map(|s| &s.entry))
     }
 
     /// The change counter: the highest `uSNChanged` of the file when it was loaded (0
@@ -237,6 +289,151 @@ impl EmbeddedDirectory {
     fn write(&self) -> Result<RwLockWriteGuard<'_, State>, DirError> {
         self.state.write().map_err(|_| poisoned(&self.source))
     }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Writer>, DirError> {
+        self.writer.lock().map_err(|_| poisoned(&self.source))
+    }
+}
+
+/// The same refusal once more (`DirError` holds an `io::Error` and is not `Clone`).
+fn again(refused: &DirError) -> DirError {
+    match refused {
+        DirError::Locked { path, lock, waited } => DirError::Locked {
+            path: path.clone(),
+            lock: lock.clone(),
+            waited: *waited,
+        },
+        other => DirError::Server(other.to_string()),
+    }
+}
+
+/// Reads and parses the file.
+fn load(path: &Path, name: &str) -> Result<State, DirError> {
+    from_snapshot(&file::read(path)?, name)
+}
+
+fn from_snapshot(snapshot: &file::Snapshot, name: &str) -> Result<State, DirError> {
+    let text = ldif::decode_bytes(&snapshot.bytes, name)?;
+    let mut state = build(ldif::parse(&text, name)?)?;
+    state.hash = Some(snapshot.hash);
+    state.stamp = snapshot.stamp.clone();
+    Ok(state)
+}
+
+fn build(entries: Vec<Entry>) -> Result<State, DirError> {
+    let mut stored = Vec::with_capacity(entries.len());
+    let mut index = HashMap::with_capacity(entries.len());
+    let mut counter = 0;
+    for entry in entries {
+        let dn = parse_dn(&entry.dn)?;
+        if index.insert(dn.normalized(), stored.len()).is_some() {
+            return Err(DirError::InvalidDn {
+                dn: entry.dn,
+                message: "two entries have this DN".into(),
+            });
+        }
+        let changed_at = entry
+            .first(CHANGE_MARKER)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        counter = counter.max(changed_at);
+        stored.push(Stored {
+            entry,
+            dn,
+            changed_at,
+        });
+    }
+    Ok(State {
+        entries: stored,
+        index,
+        counter,
+        hash: None,
+        stamp: None,
+        pending: Vec::new(),
+    })
+}
+
+/// Fresh content of the file, compared with what this directory held: entries another
+/// ocsh wrote carry a newer uSNChanged already; an entry edited by hand (same or no
+/// uSNChanged, other content) gets a new mark, so that an incremental replicator cycle
+/// still sees it. The counter never goes back.
+fn marked_against(mut fresh: State, old: &State) -> State {
+    let mut counter = old.counter.max(fresh.counter);
+    let bump = counter + 1;
+    for e in &mut fresh.entries {
+        let before = old
+            .index
+            .get(&e.dn.normalized())
+            .and_then(|&i| old.entries.get(i));
+        let edited_by_hand = match before {
+            Some(o) => o.entry != e.entry && e.changed_at <= o.changed_at,
+            None => e.changed_at == 0,
+        };
+        if edited_by_hand {
+            e.changed_at = bump;
+            counter = bump;
+        }
+    }
+    fresh.counter = counter;
+    fresh
+}
+
+/// `fresh` with `pending` modifies applied in order, each checked against it as a new
+/// modify would be.
+fn replayed(mut fresh: State, pending: &[(String, Vec<AttrChange>)]) -> Result<State, DirError> {
+    for (dn, changes) in pending {
+        apply_modify(&mut fresh, &parse_dn(dn)?, dn, changes)?;
+    }
+    fresh.pending = pending.to_vec();
+    Ok(fresh)
+}
+
+/// One modify: every precondition and constraint checked first, then the changes and a
+/// new change mark, or nothing.
+fn apply_modify(
+    state: &mut State,
+    target: &Dn,
+    dn: &str,
+    changes: &[AttrChange],
+) -> Result<(), DirError> {
+    let Some(&index) = state.index.get(&target.normalized()) else {
+        return Err(DirError::NoSuchObject(dn.to_string()));
+    };
+    let Some(stored) = state.entries.get(index) else {
+        return Err(DirError::NoSuchObject(dn.to_string()));
+    };
+    for change in changes {
+        let current = stored.entry.get(&change.attr);
+        let binary = stored.entry.get_binary(&change.attr);
+        if !binary.is_empty() || !same_values(&change.attr, current, &change.before) {
+            let found = if binary.is_empty() {
+                render(current)
+            } else {
+                format!("{} binary value(s)", binary.len())
+            };
+            return Err(DirError::Conflict {
+                dn: stored.entry.dn.clone(),
+                attr: change.attr.clone(),
+                expected: render(&change.before),
+                found,
+            });
+        }
+    }
+    check_constraints(state, stored, changes)?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let counter = state.counter + 1;
+    let Some(stored) = state.entries.get_mut(index) else {
+        return Err(DirError::NoSuchObject(dn.to_string()));
+    };
+    for change in changes {
+        stored.entry.set(&change.attr, change.after.clone());
+    }
+    stored.entry.set(CHANGE_MARKER, vec![counter.to_string()]);
+    stored.changed_at = counter;
+    state.counter = counter;
+    Ok(())
 }
 
 fn poisoned(source: &str) -> DirError {
@@ -378,48 +575,6 @@ fn check_constraints(
     Ok(())
 }
 
-/// Replaces `path` with `text` so that a reader sees the old file or the new one, never
-/// a half-written one: a temporary file in the same directory (rename is atomic only
-/// within a file system), flushed to disk, then renamed over the target.
-/// The file's size and modification time, `None` when it cannot be read.
-fn stamp_of(path: &Path) -> Option<(u64, std::time::SystemTime)> {
-    let meta = fs::metadata(path).ok()?;
-    Some((meta.len(), meta.modified().ok()?))
-}
-
-fn write_atomically(path: &Path, text: &str) -> Result<(), DirError> {
-    let io = |source| DirError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Through a symlink, replace the file it points to rather than the link.
-    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".ocsh-")
-        .suffix(".ldif.tmp")
-        .tempfile_in(&dir)
-        .map_err(io)?;
-    // The temporary file is created private; the replaced file keeps its permissions.
-    if let Ok(meta) = fs::metadata(&target) {
-        temp.as_file()
-            .set_permissions(meta.permissions())
-            .map_err(io)?;
-    }
-    temp.write_all(text.as_bytes()).map_err(io)?;
-    temp.as_file().sync_all().map_err(io)?;
-    temp.persist(&target).map_err(|e| io(e.error))?;
-    // Makes the rename itself durable on Unix; directories cannot be opened this way
-    // everywhere, and the data is already safe, so a failure here is not an error.
-    if let Ok(d) = fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Directory for EmbeddedDirectory {
     fn describe(&self) -> String {
@@ -503,47 +658,14 @@ impl Directory for EmbeddedDirectory {
 
     async fn modify(&self, dn: &str, changes: &[AttrChange]) -> Result<(), DirError> {
         let target = parse_dn(dn)?;
-        self.refresh_if_changed()?;
-        let mut guard = self.write()?;
-        let state = &mut *guard;
-        let Some(&index) = state.index.get(&target.normalized()) else {
-            return Err(DirError::NoSuchObject(dn.to_string()));
-        };
-        let Some(stored) = state.entries.get(index) else {
-            return Err(DirError::NoSuchObject(dn.to_string()));
-        };
-        for change in changes {
-            let current = stored.entry.get(&change.attr);
-            let binary = stored.entry.get_binary(&change.attr);
-            if !binary.is_empty() || !same_values(&change.attr, current, &change.before) {
-                let found = if binary.is_empty() {
-                    render(current)
-                } else {
-                    format!("{} binary value(s)", binary.len())
-                };
-                return Err(DirError::Conflict {
-                    dn: stored.entry.dn.clone(),
-                    attr: change.attr.clone(),
-                    expected: render(&change.before),
-                    found,
-                });
-            }
+        if !changes.is_empty() {
+            self.prepare_write()?;
         }
-        check_constraints(state, stored, changes)?;
-        if changes.is_empty() {
-            return Ok(());
+        let mut state = self.write()?;
+        apply_modify(&mut state, &target, dn, changes)?;
+        if !changes.is_empty() && self.path.is_some() {
+            state.pending.push((dn.to_string(), changes.to_vec()));
         }
-
-        let counter = state.counter + 1;
-        let Some(stored) = state.entries.get_mut(index) else {
-            return Err(DirError::NoSuchObject(dn.to_string()));
-        };
-        for change in changes {
-            stored.entry.set(&change.attr, change.after.clone());
-        }
-        stored.entry.set(CHANGE_MARKER, vec![counter.to_string()]);
-        stored.changed_at = counter;
-        state.counter = counter;
         Ok(())
     }
 
@@ -551,31 +673,21 @@ impl Directory for EmbeddedDirectory {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let mut committed = self.committed.lock().map_err(|_| poisoned(&self.source))?;
-        let (text, counter) = {
-            let state = self.read()?;
-            if state.counter == *committed {
-                return Ok(());
-            }
-            // A file that vanished is written again (or fails as I/O); one that another
-            // writer changed is never overwritten.
-            let now = stamp_of(path);
-            if now.is_some() && state.stamp != now {
-                return Err(DirError::Server(format!(
-                    "{} was changed by another writer while these changes were applied; nothing was written (run again to plan against the new content)",
-                    path.display()
-                )));
-            }
-            let entries: Vec<Entry> = state.entries.iter().map(|s| s.entry.clone()).collect();
-            (ldif::write(&entries), state.counter)
-        };
-        // Synchronous I/O on purpose: the file is one LDIF export, and the commit lock
-        // must stay held until the rename, which a std guard cannot carry across an
+        // Synchronous I/O on purpose: the file is one LDIF export, and the commit holds
+        // the writer guard until the rename, which a std guard cannot carry across an
         // await.
-        write_atomically(path, &text)?;
-        self.write()?.stamp = stamp_of(path);
-        *committed = counter;
-        Ok(())
+        let mut writer = self.writer()?;
+        writer.refused = None;
+        if self.read()?.pending.is_empty() {
+            writer.lock = None;
+            return Ok(());
+        }
+        if writer.lock.is_none() {
+            writer.lock = Some(file::lock(path, self.lock_wait)?);
+        }
+        let written = self.write_back(path);
+        writer.lock = None;
+        written
     }
 
     fn writes_at_commit(&self) -> bool {
@@ -604,7 +716,7 @@ mod tests {
     use super::*;
     use crate::directory::search_all;
 
-    const FOREST: &str = include_str!("../../tests/fixtures/ldif/small-forest.ldif");
+    const FOREST: &str = include_str!("../../../tests/fixtures/ldif/small-forest.ldif");
     const DOMAIN: &str = "DC=example,DC=com";
     const JANE: &str = "CN=Jane Doe,OU=Sales,DC=example,DC=com";
     const POOL: &str = "CN=LC Services,CN=Microsoft,CN=pool01,CN=Pools,CN=RTC Service,\
@@ -1063,11 +1175,14 @@ mod tests {
         let reopened = EmbeddedDirectory::open(&path).unwrap();
         assert_eq!(reopened.entries(), dir.entries());
         assert_eq!(get(&reopened, JANE).get("msRTCSIP-UserEnabled"), ["FALSE"]);
-        let names: Vec<_> = fs::read_dir(temp.path())
+        // No temporary file stays; the lock's sidecar does (removing it would race
+        // with the next writer opening it).
+        let mut names: Vec<_> = fs::read_dir(temp.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, ["forest.ldif"]);
+        names.sort();
+        assert_eq!(names, [".forest.ldif.ocsh-lock", "forest.ldif"]);
 
         // Committed: a second commit does not write again.
         fs::remove_file(&path).unwrap();
@@ -1111,6 +1226,80 @@ mod tests {
             EmbeddedDirectory::open(&path).unwrap().entries(),
             dir.entries()
         );
+    }
+
+    /// Two directories on one file, as two processes: each one's modify re-reads what
+    /// the other committed, so neither update is lost.
+    #[test]
+    fn interleaved_writers_keep_both_updates() {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().join("forest.ldif");
+        fs::write(&path, FOREST).unwrap();
+        let sales = "OU=Sales,DC=example,DC=com";
+        let first = EmbeddedDirectory::open(&path).unwrap();
+        let second = EmbeddedDirectory::open(&path).unwrap();
+        block_on(first.modify(JANE, &[change("pager", &[], &["1"])])).unwrap();
+        // The first holds the lock until its commit: the second gives up after its wait,
+        // and every later modify of it fails at once, until its commit.
+        let second = second.with_lock_wait(Duration::from_millis(50));
+        let err =
+            block_on(second.modify(sales, &[change("description", &[], &["x"])])).unwrap_err();
+        assert!(matches!(err, DirError::Locked { .. }), "{err}");
+        let started = std::time::Instant::now();
+        let err = block_on(second.modify(sales, &[])).map(|_| ());
+        assert!(err.is_ok(), "an empty modify takes no lock");
+        assert!(matches!(
+            block_on(second.modify(sales, &[change("description", &[], &["x"])])),
+            Err(DirError::Locked { .. })
+        ));
+        assert!(started.elapsed() < Duration::from_millis(50));
+        block_on(second.commit()).unwrap();
+        block_on(first.commit()).unwrap();
+
+        block_on(second.modify(sales, &[change("description", &[], &["x"])])).unwrap();
+        block_on(second.commit()).unwrap();
+        let after = EmbeddedDirectory::open(&path).unwrap();
+        assert_eq!(get(&after, JANE).get("pager"), ["1"]);
+        assert_eq!(get(&after, sales).get("description"), ["x"]);
+        // Two writers from the same counter value: the second's mark is still above the
+        // first's, so an incremental reader sees both.
+        assert_eq!(get(&after, JANE).get(CHANGE_MARKER), ["1"]);
+        assert_eq!(get(&after, sales).get(CHANGE_MARKER), ["2"]);
+    }
+
+    /// A tool that takes no lock writes between the modify and the commit: the commit
+    /// replays on its content, so a change to another entry survives, and a change to a
+    /// planned attribute is a conflict that writes nothing.
+    #[test]
+    fn the_commit_replays_on_a_file_changed_without_the_lock() {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().join("forest.ldif");
+        fs::write(&path, FOREST).unwrap();
+        let sales = "OU=Sales,DC=example,DC=com";
+        let dir = EmbeddedDirectory::open(&path).unwrap();
+        block_on(dir.modify(JANE, &[change("pager", &[], &["1"])])).unwrap();
+        let outside =
+            EmbeddedDirectory::from_ldif(&fs::read_to_string(&path).unwrap(), "x").unwrap();
+        block_on(outside.modify(sales, &[change("description", &[], &["outside"])])).unwrap();
+        fs::write(&path, outside.to_ldif()).unwrap();
+        block_on(dir.commit()).unwrap();
+        let after = EmbeddedDirectory::open(&path).unwrap();
+        assert_eq!(get(&after, JANE).get("pager"), ["1"]);
+        assert_eq!(get(&after, sales).get("description"), ["outside"]);
+
+        block_on(dir.modify(JANE, &[change("pager", &["1"], &["2"])])).unwrap();
+        let outside =
+            EmbeddedDirectory::from_ldif(&fs::read_to_string(&path).unwrap(), "x").unwrap();
+        block_on(outside.modify(JANE, &[change("pager", &["1"], &["9"])])).unwrap();
+        let written = outside.to_ldif();
+        fs::write(&path, &written).unwrap();
+        let err = block_on(dir.commit()).unwrap_err();
+        assert!(err.is_conflict(), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), written);
+        // The directory now holds the file as it is, and nothing is left to write.
+        assert_eq!(get(&dir, JANE).get("pager"), ["9"]);
+        block_on(dir.commit()).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), written);
     }
 
     #[test]
