@@ -349,8 +349,8 @@ fn kill_9_of_ocsh_during_a_2000_entry_apply_openldap() {
 }
 
 /// Starts slapd again on the lab's configuration and data (as the setup script does),
-/// and waits until it answers.
-fn restart_slapd(t: &Target) {
+/// and waits until it answers. The stop guard of the lab stops it by its pid file.
+fn restart_slapd(t: &Target) -> Child {
     let lab = t.lab().unwrap();
     let mut urls = format!("{}/", lab.env.ldap_url);
     if let Some(s) = &lab.env.ldaps_url {
@@ -375,7 +375,7 @@ fn restart_slapd(t: &Target) {
                 .ldapsearch("DC=example,DC=com", "base", "(objectClass=*)", &["1.1"])
                 .is_empty()
         {
-            return;
+            return child;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -408,6 +408,7 @@ fn server_killed_during_a_2000_entry_apply_openldap() {
     let seed = seed();
     let mut rng = Lcg(seed);
     let (mut mid, mut after) = (0, 0);
+    let mut restarted: Option<Child> = None;
     for trial in 0..TRIALS {
         let journal = t.folder().join(format!("journal-{trial}.jsonl"));
         let to = if trial % 2 == 0 { "pool01" } else { "pool02" };
@@ -420,6 +421,9 @@ fn server_killed_during_a_2000_entry_apply_openldap() {
         let _ = std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])
             .status();
+        if let Some(mut c) = restarted.take() {
+            let _ = c.wait();
+        }
         let deadline = Instant::now() + Duration::from_secs(120);
         let status = loop {
             if let Some(s) = child.try_wait().unwrap() {
@@ -432,7 +436,7 @@ fn server_killed_during_a_2000_entry_apply_openldap() {
             std::thread::sleep(Duration::from_millis(20));
         };
         let out = last_stdout(&t);
-        restart_slapd(&t);
+        restarted = Some(restart_slapd(&t));
         let (changed, _) = changed_entries_are_journalled(&t, &before, &journal, trial);
         let file = JournalFile::read(&journal).unwrap();
         let run = file.runs.last().unwrap();
