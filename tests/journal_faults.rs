@@ -357,7 +357,7 @@ fn restart_slapd(t: &Target) -> Child {
         urls.push_str(&format!(" {s}/"));
     }
     let log = std::fs::File::create(lab.dir.join("slapd-restart.log")).unwrap();
-    let child = std::process::Command::new("/usr/sbin/slapd")
+    let mut child = std::process::Command::new("/usr/sbin/slapd")
         .args(["-h", &urls, "-F"])
         .arg(lab.dir.join("slapd.d"))
         .args(["-d", "0"])
@@ -379,6 +379,8 @@ fn restart_slapd(t: &Target) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("slapd did not come back within 20 s");
 }
 
