@@ -260,6 +260,26 @@ fn history_survives_a_restart_and_ctrl_d_asks_when_changes_are_staged() {
 }
 
 #[test]
+fn plan_ldif_shows_the_change_file_and_writes_it_to_a_file() {
+    let state = tempfile::tempdir().unwrap();
+    let t = Term::start(state.path());
+    t.line("user(\"colin.fraser\").disable();", "ocsh>");
+    let s = t.line(":plan ldif", "ocsh>");
+    let expected = "dn: CN=Colin Fraser,OU=Leavers,DC=example,DC=com\nchangetype: modify\n\
+                    delete: msRTCSIP-UserEnabled\nmsRTCSIP-UserEnabled: TRUE\n-\n\
+                    add: msRTCSIP-UserEnabled\nmsRTCSIP-UserEnabled: FALSE\n-";
+    assert!(s.contains(expected), "{s}");
+    let file = state.path().join("plan.ldif");
+    let s = t.line(&format!(":plan ldif {}", file.display()), "ocsh>");
+    assert!(s.contains("wrote 1 change(s) to 1 entry to"), "{s}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("version: 1\n"), "{text}");
+    assert!(text.contains(expected), "{text}");
+    let s = t.line(":plan yaml", "ocsh>");
+    assert!(s.contains("unknown plan format \"yaml\""), "{s}");
+}
+
+#[test]
 fn replicator_cycle_runs_from_the_repl() {
     let state = tempfile::tempdir().unwrap();
     let t = Term::start(state.path());

@@ -32,6 +32,18 @@ pub enum Format {
     Json,
     /// The records as CSV (the plan goes to stderr).
     Csv,
+    /// The plan as an LDIF change file for `ldapmodify -f` (records go to stderr); not
+    /// with --apply.
+    Ldif,
+}
+
+/// A `--format` parser offering only `names` (the replicator has no plan to write as LDIF).
+pub fn formats(
+    names: &'static [&'static str],
+) -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|s| Format::from_str(&s, true).unwrap_or(Format::Table))
 }
 
 /// Where the directory is and how to reach it.

@@ -224,11 +224,18 @@ pub fn run_source(
     apply: Option<&ApplySettings>,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
+    if format == Format::Ldif && apply.is_some() {
+        return Err(Error::Usage(
+            "--format ldif writes the plan for ldapmodify and applies nothing; drop --apply, \
+             or apply with another --format"
+                .into(),
+        ));
+    }
     // print() output goes to stdout as the script runs, or to stderr when stdout must
-    // hold one JSON or CSV document.
+    // hold one JSON, CSV or LDIF document.
     let printed: Box<dyn Write> = match format {
         Format::Table => Box::new(std::io::stdout()),
-        Format::Json | Format::Csv => Box::new(std::io::stderr()),
+        Format::Json | Format::Csv | Format::Ldif => Box::new(std::io::stderr()),
     };
     let mut session = Session::new(ws, params, limits, printed);
     let result = session.run(name, source);
@@ -242,6 +249,10 @@ pub fn run_source(
     }
     if format == Format::Csv {
         write_out(out, &output::records_csv(&records)?)?;
+    }
+    // The LDIF document holds the plan only; the records go beside it.
+    if format == Format::Ldif && !records.is_empty() {
+        eprint!("{}", output::records_table(&records));
     }
     if let Err(e) = result {
         if format == Format::Json {
@@ -261,6 +272,14 @@ pub fn run_source(
         }
         // The CSV document holds the records only; the plan goes beside it.
         Format::Csv if planned => eprint!("{}", render::plan_text(ws.plan(), &directory)),
+        Format::Ldif => {
+            write_out(out, &crate::plan::ldif::plan_ldif(ws.plan(), &directory))?;
+            if ws.plan().settings_change().is_some() {
+                eprintln!(
+                    "ocsh: the replicator settings change is not in the LDIF (it is written to the replica, not the directory)"
+                );
+            }
+        }
         _ => {}
     }
     let mut report_json = serde_json::Value::Null;

@@ -111,6 +111,7 @@ fn help(topic: Option<&str>) -> String {
              Changes are staged, never written until :apply.\n\n\
              :help [functions|user|pool|flags|sandbox]  this help, or a part of the API reference\n\
              :plan             show the staged changes\n\
+             :plan ldif [FILE] them as an LDIF change file for ldapmodify (to FILE)\n\
              :apply            write them (asks first)\n\
              :discard          forget them\n\
              :load FILE        run a script into this session\n\
@@ -273,7 +274,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
                 "plan" => {
                     let host = session.host().clone();
                     let ws = host.ws.borrow();
-                    let _ = write!(out, "{}", render::plan_text(ws.plan(), &ws.describe()));
+                    let _ = write!(out, "{}", plan_command(ws.plan(), &ws.describe(), arg));
                 }
                 "discard" => {
                     let host = session.host().clone();
@@ -312,6 +313,27 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
         eval(&mut session, &format!("<input {count}>"), &input, out);
     }
     Ok(crate::error::exit::OK)
+}
+
+/// `:plan`, `:plan ldif` and `:plan ldif FILE`: what to print.
+fn plan_command(plan: &crate::plan::Plan, directory: &str, arg: &str) -> String {
+    let (format, file) = arg
+        .split_once(char::is_whitespace)
+        .map_or((arg, ""), |(f, rest)| (f, rest.trim()));
+    match format {
+        "" => render::plan_text(plan, directory),
+        "ldif" if file.is_empty() => crate::plan::ldif::plan_ldif(plan, directory),
+        "ldif" => match std::fs::write(file, crate::plan::ldif::plan_ldif(plan, directory)) {
+            Ok(()) => format!(
+                "wrote {} change(s) to {} entr{} to {file} (apply with: ldapmodify -f {file})\n",
+                plan.change_count(),
+                plan.entry_count(),
+                if plan.entry_count() == 1 { "y" } else { "ies" }
+            ),
+            Err(e) => format!("error: {file}: {e}\n"),
+        },
+        other => format!("unknown plan format {other:?}; :plan or :plan ldif [FILE]\n"),
+    }
 }
 
 fn eval(session: &mut Session, name: &str, source: &str, out: &mut dyn Write) {

@@ -42,7 +42,7 @@ pub struct ReplicatorArgs {
     #[command(flatten)]
     pub directory: DirectoryArgs,
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    #[arg(long, short = 'f', default_value = "table", value_parser = super::args::formats(&["table", "json", "csv"]))]
     pub format: Format,
 }
 
@@ -172,7 +172,7 @@ fn sync(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let report = sync_now(&ws, &mut replica).map_err(replica_error)?;
     match a.format {
         // A cycle is one line, not a record set: CSV shows it like the table.
-        Format::Table | Format::Csv => write_out(out, &cycle_line(&report))?,
+        Format::Table | Format::Csv | Format::Ldif => write_out(out, &cycle_line(&report))?,
         Format::Json => write_out(out, &format!("{:#}\n", cycle_json(&report, &path)))?,
     }
     Ok(crate::error::exit::OK)
@@ -209,7 +209,7 @@ fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
                 sync_now(&ws, &mut replica).map_err(replica_error)
             });
         match (outcome, a.format) {
-            (Ok(r), Format::Table | Format::Csv) => write_out(out, &cycle_line(&r))?,
+            (Ok(r), Format::Table | Format::Csv | Format::Ldif) => write_out(out, &cycle_line(&r))?,
             (Ok(r), Format::Json) => write_out(out, &format!("{}\n", cycle_json(&r, &path)))?,
             // The directory may come back: say so and go on (a cycle that failed while
             // reading is also recorded in the replica). A replica that cannot be opened

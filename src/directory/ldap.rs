@@ -329,18 +329,9 @@ fn render(values: &[String]) -> String {
 /// are deleted by value (the server refuses when one is no longer there) and the new ones
 /// added (refused when a single-valued attribute has gained a value meanwhile).
 fn precondition_mods(c: &AttrChange) -> Vec<Mod<String>> {
-    let gone: HashSet<String> = c
-        .before
-        .iter()
-        .filter(|v| !c.after.contains(v))
-        .cloned()
-        .collect();
-    let new: HashSet<String> = c
-        .after
-        .iter()
-        .filter(|v| !c.before.contains(v))
-        .cloned()
-        .collect();
+    let set =
+        |values: Vec<&str>| -> HashSet<String> { values.into_iter().map(String::from).collect() };
+    let (gone, new) = (set(c.removed()), set(c.added()));
     let mut mods = Vec::new();
     if !gone.is_empty() {
         mods.push(Mod::Delete(c.attr.clone(), gone));

@@ -364,12 +364,18 @@ pub fn write_all<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> String {
 }
 
 fn push_text(out: &mut String, name: &str, value: &str) {
+    push_folded(out, &value_line(name, value));
+}
+
+/// One unfolded `name: value` line, base64 (`name:: ...`) when the value is not an RFC
+/// 2849 SAFE-STRING. Also used for change records (`plan/ldif.rs`).
+pub(crate) fn value_line(name: &str, value: &str) -> String {
     if value.is_empty() {
-        push_folded(out, &format!("{name}:"));
+        format!("{name}:")
     } else if is_safe_string(value) {
-        push_folded(out, &format!("{name}: {value}"));
+        format!("{name}: {value}")
     } else {
-        push_folded(out, &format!("{name}:: {}", BASE64.encode(value)));
+        format!("{name}:: {}", BASE64.encode(value))
     }
 }
 

@@ -104,6 +104,32 @@ pub struct AttrChange {
     pub after: Vec<String>,
 }
 
+impl AttrChange {
+    /// The values the change deletes by value: planned-against values that are not kept.
+    /// A server refuses the delete when one of them is no longer there, which is what
+    /// makes `before` a precondition (here and in an exported LDIF plan alike).
+    pub fn removed(&self) -> Vec<&str> {
+        distinct(self.before.iter().filter(|v| !self.after.contains(v)))
+    }
+
+    /// The values the change adds: new values that were not there when planned (refused
+    /// by the server when a single-valued attribute has gained a value meanwhile).
+    pub fn added(&self) -> Vec<&str> {
+        distinct(self.after.iter().filter(|v| !self.before.contains(v)))
+    }
+}
+
+/// The values in order of first appearance, each once.
+fn distinct<'a>(values: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for v in values {
+        if !out.contains(&v.as_str()) {
+            out.push(v);
+        }
+    }
+    out
+}
+
 /// A directory backend. Implementations must be usable from several tasks at once.
 #[async_trait]
 pub trait Directory: Send + Sync {

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod error;
 pub mod journal;
+pub mod ldif;
 pub mod render;
 pub mod undo;
 pub mod workspace;
