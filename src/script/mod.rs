@@ -4,6 +4,7 @@
 pub mod api_files;
 pub mod api_flags;
 pub mod api_global;
+pub mod api_plan;
 pub mod api_pool;
 pub mod api_replicator;
 pub mod api_user;
@@ -58,6 +59,7 @@ impl Session {
         api_pool::register(&mut engine);
         api_user::register(&mut engine);
         api_global::register(&mut engine, &host);
+        api_plan::register(&mut engine, &host);
         api_files::register(&mut engine, &host);
         api_replicator::register(&mut engine, &host);
         engine.register_type_with_name::<error::Refusal>("Refusal");

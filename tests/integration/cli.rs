@@ -197,7 +197,12 @@ fn apply_changes_exactly_the_planned_attributes() {
 /// The refusals of the issue: each exits 4, names the problem with its line and column,
 /// and writes nothing even with --apply (nor a change staged before it).
 fn bad_values_are_refused_and_nothing_is_written() -> Vec<Case> {
-    let cases: [(&str, &str, &str); 12] = [
+    let cases: [(&str, &str, &str); 13] = [
+        (
+            "remove-then-raw-write-drops-256",
+            r#"let u = user("alex.kim"); u.remove(); u.set_attr("msRTCSIP-OptionFlags", 512);"#,
+            "enhanced_presence (256) can never be cleared once set",
+        ),
         (
             "overwrite-256",
             r#"let u = user("alex.kim"); u.set_attr("msRTCSIP-OptionFlags", 512);"#,
@@ -279,6 +284,36 @@ fn bad_values_are_refused_and_nothing_is_written() -> Vec<Case> {
             })
         })
         .collect()
+}
+
+/// AD's Integer is signed: a stored negative OptionFlags (bit 31 set, as another tool
+/// may write it) comes back in the same signed form after a bit is added, not as
+/// 2147483905.
+fn negative_option_flags_are_written_back_signed() {
+    let demo = ocsh::directory::demo::DEMO_LDIF.replacen(
+        "msRTCSIP-OptionFlags: 256",
+        "msRTCSIP-OptionFlags: -2147483392",
+        1,
+    );
+    let first = ocsh::directory::ldif::parse(&demo, "demo")
+        .unwrap()
+        .into_iter()
+        .find(|e| e.first("msRTCSIP-OptionFlags") == Some("-2147483392"))
+        .unwrap();
+    let sam = first.first("sAMAccountName").unwrap().to_string();
+    let t = Test::new().file("forest.ldif", &demo).file(
+        "flag.rhai",
+        format!("let u = user({sam:?}); u.flags = u.flags | flags([\"public_im\"]);\n"),
+    );
+    let (script, forest) = (t.path("flag.rhai"), t.path("forest.ldif"));
+    let out = t
+        .args(["run", &script, "--directory", &forest, "--apply", "--yes"])
+        .stdout_has("-2147483392 → -2147483391")
+        .changed_entries("forest.ldif", &[&first.dn])
+        .run();
+    let text = out.text("forest.ldif");
+    assert!(text.contains("msRTCSIP-OptionFlags: -2147483391"), "{text}");
+    assert!(!text.contains("2147483905"), "{text}");
 }
 
 /// A refusal as the user sees it, whole.
@@ -763,7 +798,8 @@ crate::tests![
     script_parameters,
     csv_output,
     the_api_reference_is_current,
-    check_compiles_without_a_directory;
+    check_compiles_without_a_directory,
+    negative_option_flags_are_written_back_signed;
     tables:
     scripts_against_the_demo_forest,
     bad_values_are_refused_and_nothing_is_written,
