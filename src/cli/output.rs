@@ -4,6 +4,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use rhai::Map;
 use serde_json::Value;
 
+use crate::plan::terminal::printable;
 use crate::script::values::{map_to_json, to_text};
 
 /// Keys that name the record's subject lead the table; Rhai maps are sorted by key, so
@@ -57,13 +58,13 @@ pub fn records_table(records: &[Map]) -> String {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(columns.clone());
+    t.set_header(columns.iter().map(|c| printable(c).into_owned()));
     for r in records {
-        t.add_row(
-            columns
-                .iter()
-                .map(|c| r.get(c.as_str()).map(to_text).unwrap_or_default()),
-        );
+        t.add_row(columns.iter().map(|c| {
+            r.get(c.as_str())
+                .map(|v| printable(&to_text(v)).into_owned())
+                .unwrap_or_default()
+        }));
     }
     format!("{t}\n{} record(s)\n", records.len())
 }

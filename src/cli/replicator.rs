@@ -298,6 +298,10 @@ fn short_time(rfc3339: &str) -> String {
 
 /// Adds a row that is cut after [`ROW_LINES`] lines.
 fn add_row(t: &mut Table, cells: Vec<String>) {
+    let cells: Vec<String> = cells
+        .iter()
+        .map(|c| crate::plan::terminal::printable(c).into_owned())
+        .collect();
     let mut row = comfy_table::Row::from(cells);
     row.max_height(ROW_LINES);
     t.add_row(row);

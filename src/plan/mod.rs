@@ -8,6 +8,7 @@ pub mod error;
 pub mod journal;
 pub mod ldif;
 pub mod render;
+pub mod terminal;
 pub mod undo;
 pub mod workspace;
 

@@ -17,6 +17,7 @@ mod plans_ldif;
 mod repl;
 mod replicator;
 mod script;
+mod secrets;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -32,6 +33,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
     trials.extend(journal::trials());
+    trials.extend(secrets::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);
