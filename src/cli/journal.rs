@@ -148,8 +148,8 @@ fn entries_table(r: &RunLog) -> String {
 }
 
 /// Runs `ocsh journal`.
-pub fn list(args: &JournalArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let file = JournalFile::read(&args.file).map_err(|e| Error::Io(e.to_string()))?;
+pub fn list(args: &JournalArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let file = JournalFile::read(&args.file)?;
     let skipped = file
         .skipped
         .iter()
@@ -179,5 +179,5 @@ pub fn list(args: &JournalArgs, out: &mut dyn Write) -> Result<u8, Error> {
     if !skipped.is_empty() && args.format != Format::Json {
         eprint!("{skipped}");
     }
-    Ok(crate::error::exit::OK)
+    Ok(())
 }

@@ -41,7 +41,7 @@ pub fn main() -> u8 {
     };
     let mut stdout = std::io::stdout().lock();
     match dispatch(cli.command, &mut stdout) {
-        Ok(code) => code,
+        Ok(()) => crate::error::exit::OK,
         Err(e) => {
             let _ = stdout.flush();
             eprintln!("ocsh: {e}");
@@ -50,7 +50,7 @@ pub fn main() -> u8 {
     }
 }
 
-fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> {
+fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<(), Error> {
     let command = match command {
         Some(c) => c,
         // Bare `ocsh`: the REPL with its defaults (and the OCSH_* environment).
@@ -72,7 +72,7 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::Io(format!("{}: {e}", path.display()))
+    Error::io(path.display().to_string(), e)
 }
 
 fn read_script(path: &Path) -> Result<String, Error> {
@@ -99,11 +99,11 @@ fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, config::Resolved), Er
     Ok((ws, resolved))
 }
 
-fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), Error> {
     let Some(file) = &args.file else {
         if args.help {
             write_out(out, &run_help())?;
-            return Ok(crate::error::exit::OK);
+            return Ok(());
         }
         return Err(Error::Usage(
             "ocsh run needs a script: ocsh run SCRIPT [--param NAME=VALUE]...".into(),
@@ -114,7 +114,7 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let header = Header::parse(&source).map_err(|e| Error::Usage(format!("{name}: header {e}")))?;
     if args.help {
         write_out(out, &format!("{}\n{}", header.help(&name), run_help()))?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     let params = header
         .params(&param_pairs(&args.common.params)?)
@@ -208,7 +208,7 @@ pub struct ApplySettings {
 
 fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
     out.write_all(s.as_bytes())
-        .map_err(|e| Error::Io(format!("stdout: {e}")))
+        .map_err(|e| Error::io("stdout", e))
 }
 
 /// Runs a script in a fresh session and shows its records and plan; with `apply`,
@@ -223,7 +223,7 @@ pub fn run_source(
     format: Format,
     apply: Option<&ApplySettings>,
     out: &mut dyn Write,
-) -> Result<u8, Error> {
+) -> Result<(), Error> {
     if format == Format::Ldif && apply.is_some() {
         return Err(Error::Usage(
             "--format ldif writes the plan for ldapmodify and applies nothing; drop --apply, \
@@ -283,8 +283,7 @@ pub fn run_source(
         _ => {}
     }
     let mut report_json = serde_json::Value::Null;
-    let mut journal_failure = None;
-    let mut code = crate::error::exit::OK;
+    let mut outcome = Ok(());
     match apply {
         Some(settings) if planned => {
             let question = format!(
@@ -294,7 +293,7 @@ pub fn run_source(
             );
             if std::io::stdin().is_terminal() && !settings.yes && !confirm(&question)? {
                 write_out(out, "Not applied.\n")?;
-                return Ok(code);
+                return Ok(());
             }
             let report = apply_plan(&mut ws, settings, Some(name))?;
             if format == Format::Table {
@@ -309,10 +308,7 @@ pub fn run_source(
             }
             report_json = render::report_json(&report);
             report_json["run"] = serde_json::json!(report.run);
-            journal_failure = report.journal_error.clone();
-            if !report.all_applied() {
-                code = crate::error::exit::PARTIAL;
-            }
+            outcome = apply_outcome(&report);
         }
         None if planned && format == Format::Table => {
             write_out(
@@ -331,12 +327,27 @@ pub fn run_source(
         });
         write_out(out, &format!("{doc:#}\n"))?;
     }
-    if let Some(e) = journal_failure {
-        return Err(Error::Io(format!(
-            "{e}\nthe apply stopped sending when its journal failed; the summary above says what landed"
-        )));
+    outcome
+}
+
+/// What an apply's report means for the command: the journal's failure, or the entries
+/// that did not land, as the error; `Ok` when everything landed.
+pub(crate) fn apply_outcome(report: &crate::plan::ApplyReport) -> Result<(), Error> {
+    if let Some(e) = &report.journal_error {
+        return Err(Error::Journal {
+            source: e.clone(),
+            started: true,
+        });
     }
-    Ok(code)
+    if report.all_applied() {
+        return Ok(());
+    }
+    Err(Error::Partial {
+        applied: report.applied(),
+        conflicted: report.conflicted(),
+        failed: report.failed(),
+        total: report.results.len(),
+    })
 }
 
 /// Writes the workspace's plan through the write-ahead journal (an unwritable journal
@@ -388,9 +399,10 @@ pub(crate) fn journal_path(settings: &ApplySettings) -> Result<std::path::PathBu
 }
 
 fn not_started(e: crate::plan::journal::JournalError) -> Error {
-    Error::Io(format!(
-        "{e}\nnothing was written: an apply does not start until its journal is written and synced"
-    ))
+    Error::Journal {
+        source: std::sync::Arc::new(e),
+        started: false,
+    }
 }
 
 /// After the summary: the run's journal line, and the journal's failure if it failed
@@ -438,7 +450,7 @@ fn confirm(question: &str) -> Result<bool, Error> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|e| Error::Io(format!("stdin: {e}")))?;
+        .map_err(|e| Error::io("stdin", e))?;
     Ok(matches!(
         line.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
@@ -449,7 +461,7 @@ fn check(
     files: &[std::path::PathBuf],
     lib: &[std::path::PathBuf],
     out: &mut dyn Write,
-) -> Result<u8, Error> {
+) -> Result<(), Error> {
     let sandbox = Sandbox {
         lib: config::lib_folders(lib, &[])?,
         ..Sandbox::default()
@@ -494,11 +506,11 @@ fn check(
             ..e
         })),
         Some(e) => Err(Error::Script(e)),
-        None => Ok(crate::error::exit::OK),
+        None => Ok(()),
     }
 }
 
-fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<u8, Error> {
+fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<(), Error> {
     let session = Session::new(
         Workspace::offline()?,
         Map::new(),
@@ -506,17 +518,19 @@ fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<u8, Error> {
         Box::new(std::io::sink()),
     );
     if let Some(dir) = definitions {
-        let path = crate::script::docs::write_definitions(&session, dir).map_err(Error::Io)?;
+        let path = crate::script::docs::write_definitions(&session, dir)
+            .map_err(|e| Error::io("ocsh docs --definitions", std::io::Error::other(e)))?;
         eprintln!("wrote {}", path.display());
     }
     write_out(
         out,
-        &crate::script::docs::api_markdown(&session).map_err(Error::Io)?,
+        &crate::script::docs::api_markdown(&session)
+            .map_err(|e| Error::io("ocsh docs", std::io::Error::other(e)))?,
     )?;
-    Ok(crate::error::exit::OK)
+    Ok(())
 }
 
-fn write_demo(file: &Path, force: bool, out: &mut dyn Write) -> Result<u8, Error> {
+fn write_demo(file: &Path, force: bool, out: &mut dyn Write) -> Result<(), Error> {
     if file.exists() && !force {
         return Err(Error::Usage(format!(
             "{} exists; use --force to overwrite it",
@@ -525,6 +539,6 @@ fn write_demo(file: &Path, force: bool, out: &mut dyn Write) -> Result<u8, Error
     }
     std::fs::write(file, demo::DEMO_LDIF).map_err(|e| io_err(file, e))?;
     writeln!(out, "wrote the demo forest to {}", file.display())
-        .map_err(|e| Error::Io(format!("stdout: {e}")))?;
-    Ok(crate::error::exit::OK)
+        .map_err(|e| Error::io("stdout", e))?;
+    Ok(())
 }

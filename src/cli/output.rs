@@ -33,7 +33,7 @@ fn columns(records: &[Map]) -> Vec<String> {
 pub fn records_csv(records: &[Map]) -> Result<String, crate::error::Error> {
     let columns = columns(records);
     let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| crate::error::Error::Io(format!("csv: {e}"));
+    let fail = |e: csv::Error| crate::error::Error::io("csv", e);
     if !records.is_empty() {
         w.write_record(&columns).map_err(fail)?;
     }
@@ -47,7 +47,7 @@ pub fn records_csv(records: &[Map]) -> Result<String, crate::error::Error> {
     }
     let bytes = w
         .into_inner()
-        .map_err(|e| crate::error::Error::Io(format!("csv: {e}")))?;
+        .map_err(|e| crate::error::Error::io("csv", e))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -142,7 +142,7 @@ fn help(topic: Option<&str>) -> String {
 }
 
 /// Runs the REPL (or, on a pipe, the piped input as one script).
-pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
+pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<(), Error> {
     let params = crate::script::header::Header::default()
         .params(&param_pairs(&args.common.params)?)
         .map_err(Error::Usage)?;
@@ -157,7 +157,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
         let mut source = String::new();
         std::io::stdin()
             .read_to_string(&mut source)
-            .map_err(|e| Error::Io(format!("stdin: {e}")))?;
+            .map_err(|e| Error::io("stdin", e))?;
         return run_source(
             ws,
             params,
@@ -181,10 +181,10 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let config = rustyline::Config::builder()
         .completion_type(rustyline::CompletionType::List)
         .max_history_size(5000)
-        .map_err(|e| Error::Io(format!("line editor: {e}")))?
+        .map_err(|e| Error::io("line editor", e))?
         .build();
-    let mut rl: Editor<ReplHelper, FileHistory> = Editor::with_config(config)
-        .map_err(|e| Error::Io(format!("cannot start the line editor: {e}")))?;
+    let mut rl: Editor<ReplHelper, FileHistory> =
+        Editor::with_config(config).map_err(|e| Error::io("cannot start the line editor", e))?;
     rl.set_helper(Some(helper));
     let history = history_path();
     if let Some(h) = &history {
@@ -231,7 +231,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
                 }
                 continue;
             }
-            Err(e) => return Err(Error::Io(format!("terminal: {e}"))),
+            Err(e) => return Err(Error::io("terminal", e)),
         };
         while !input.trim_start().starts_with(':') && is_incomplete(&input) {
             match rl.readline("  ..> ") {
@@ -244,7 +244,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
                     break;
                 }
                 Err(ReadlineError::Eof) => break,
-                Err(e) => return Err(Error::Io(format!("terminal: {e}"))),
+                Err(e) => return Err(Error::io("terminal", e)),
             }
         }
         if input.trim().is_empty() {
@@ -312,7 +312,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
         count += 1;
         eval(&mut session, &format!("<input {count}>"), &input, out);
     }
-    Ok(crate::error::exit::OK)
+    Ok(())
 }
 
 /// `:plan`, `:plan ldif` and `:plan ldif FILE`: what to print.
@@ -420,11 +420,9 @@ fn repl_apply(
                 render::report_text(&report),
                 super::journal_footer(&report, settings)
             );
-            if let Some(e) = &report.journal_error {
-                let _ = writeln!(
-                    out,
-                    "{e}\nthe apply stopped sending when its journal failed; the summary above says what landed"
-                );
+            // The session goes on: the REPL shows what an apply's error would be.
+            if let Err(e) = super::apply_outcome(&report) {
+                let _ = writeln!(out, "{e}");
             }
         }
         _ => {

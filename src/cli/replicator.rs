@@ -69,7 +69,7 @@ pub struct ProblemsArgs {
 }
 
 /// Runs a replicator command.
-pub fn main(command: ReplicatorCommand, out: &mut dyn Write) -> Result<u8, Error> {
+pub fn main(command: ReplicatorCommand, out: &mut dyn Write) -> Result<(), Error> {
     match command {
         ReplicatorCommand::Run(a) => run(&a, out),
         ReplicatorCommand::Sync(a) => sync(&a, out),
@@ -79,17 +79,13 @@ pub fn main(command: ReplicatorCommand, out: &mut dyn Write) -> Result<u8, Error
 }
 
 pub(crate) fn replica_error(e: ReplicaError) -> Error {
-    if e.is_directory() {
-        Error::Directory(e.to_string())
-    } else {
-        Error::Io(e.to_string())
-    }
+    Error::Replica(e)
 }
 
 fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
     out.write_all(s.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| Error::Io(format!("stdout: {e}")))
+        .map_err(|e| Error::io("stdout", e))
 }
 
 /// The replica of a command: `--replica`, else `<state dir>/ocsh/replica-<name>.sqlite`
@@ -166,7 +162,7 @@ fn cycle_json(r: &CycleReport, path: &std::path::Path) -> serde_json::Value {
     v
 }
 
-fn sync(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn sync(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (ws, path) = connect(&a.directory)?;
     let mut replica = Replica::open(&path).map_err(replica_error)?;
     let report = sync_now(&ws, &mut replica).map_err(replica_error)?;
@@ -175,10 +171,10 @@ fn sync(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
         Format::Table | Format::Csv | Format::Ldif => write_out(out, &cycle_line(&report))?,
         Format::Json => write_out(out, &format!("{:#}\n", cycle_json(&report, &path)))?,
     }
-    Ok(crate::error::exit::OK)
+    Ok(())
 }
 
-fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<(), Error> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // The second signal ends the process at once (the open transaction is never
@@ -186,7 +182,7 @@ fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
         // cycle in progress.
         signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
             .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
-            .map_err(|e| Error::Io(format!("cannot handle signals: {e}")))?;
+            .map_err(|e| Error::io("cannot handle signals", e))?;
     }
     let path = replica_path(&a.directory)?;
     let resolved = config::resolve(&a.directory)?;
@@ -214,7 +210,7 @@ fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
             // The directory may come back: say so and go on (a cycle that failed while
             // reading is also recorded in the replica). A replica that cannot be opened
             // or written will not get better by waiting.
-            (Err(e @ Error::Directory(_)), _) => eprintln!("ocsh: cycle failed: {e}"),
+            (Err(e), _) if e.is_directory() => eprintln!("ocsh: cycle failed: {e}"),
             (Err(e), _) => return Err(e),
         }
         if stop.load(Ordering::SeqCst) {
@@ -234,7 +230,7 @@ fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<u8, Error> {
     if a.format == Format::Table {
         write_out(out, "stopped\n")?;
     }
-    Ok(crate::error::exit::OK)
+    Ok(())
 }
 
 /// Lines a table row may take before its long cells are cut with `…` (the full text is
@@ -321,14 +317,14 @@ fn key_values(rows: &[(&str, String)], width: Option<u16>) -> String {
         .collect()
 }
 
-fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<(), Error> {
     let path = replica_path(&a.common.directory)?;
     let replica = Replica::open_existing(&path).map_err(replica_error)?;
     let s = replica.status(a.cycles).map_err(replica_error)?;
     if a.common.format == Format::Json {
         let v = serde_json::to_value(&s).unwrap_or(serde_json::Value::Null);
         write_out(out, &format!("{v:#}\n"))?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     let width = output_width();
     let mut rows: Vec<(&str, String)> = Vec::new();
@@ -406,10 +402,10 @@ fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<u8, Error> {
         text.push_str(&format!("  {k:30}{n}\n"));
     }
     write_out(out, &text)?;
-    Ok(crate::error::exit::OK)
+    Ok(())
 }
 
-fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<(), Error> {
     if let Some(k) = &a.kind {
         if crate::ocs::replicator::ProblemKind::from_name(k).is_none() {
             let known: Vec<&str> = crate::ocs::replicator::ProblemKind::ALL
@@ -433,11 +429,11 @@ fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
     if a.common.format == Format::Json {
         let v = serde_json::to_value(&list).unwrap_or(serde_json::Value::Null);
         write_out(out, &format!("{v:#}\n"))?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     if a.common.format == Format::Csv {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let fail = |e: csv::Error| Error::Io(format!("csv: {e}"));
+        let fail = |e: csv::Error| Error::io("csv", e);
         w.write_record(["kind", "user", "sip", "problem", "dn"])
             .map_err(fail)?;
         for p in &list {
@@ -450,13 +446,13 @@ fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
             ];
             w.write_record(row).map_err(fail)?;
         }
-        let bytes = w.into_inner().map_err(|e| Error::Io(format!("csv: {e}")))?;
+        let bytes = w.into_inner().map_err(|e| Error::io("csv", e))?;
         write_out(out, &String::from_utf8_lossy(&bytes))?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     if list.is_empty() {
         write_out(out, "No problems.\n")?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     let width = output_width();
     let with_dn = width.is_none_or(|w| w >= WIDTH_FOR_DN);
@@ -481,5 +477,5 @@ fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
     }
     unwrapped(&mut t, &[0]);
     write_out(out, &format!("{t}\n{} problem(s)\n", list.len()))?;
-    Ok(crate::error::exit::OK)
+    Ok(())
 }

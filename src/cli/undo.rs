@@ -59,8 +59,8 @@ pub(crate) fn pick_run<'a>(
 }
 
 /// Runs `ocsh undo`.
-pub fn undo(args: &UndoArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let file = JournalFile::read(&args.file).map_err(|e| Error::Io(e.to_string()))?;
+pub fn undo(args: &UndoArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let file = JournalFile::read(&args.file)?;
     let run = pick_run(&file, args.run.as_deref(), &args.file)?;
     let recorded = run.directory().ok_or_else(|| {
         Error::Usage(format!(
@@ -115,8 +115,7 @@ pub fn undo(args: &UndoArgs, out: &mut dyn Write) -> Result<u8, Error> {
     }
     let plan_json = render::plan_json(ws.plan());
     let mut report_json = serde_json::Value::Null;
-    let mut code = crate::error::exit::OK;
-    let mut journal_failure = None;
+    let mut outcome = Ok(());
     if ws.plan().is_empty() {
         // Nothing to write.
     } else if !args.apply {
@@ -146,7 +145,7 @@ pub fn undo(args: &UndoArgs, out: &mut dyn Write) -> Result<u8, Error> {
         );
         if std::io::stdin().is_terminal() && !args.yes && !confirm(&question)? {
             write_out(out, "Not applied.\n")?;
-            return Ok(code);
+            return Ok(());
         }
         let report = apply_plan(&mut ws, &settings, None)?;
         if args.format != Format::Json {
@@ -161,10 +160,7 @@ pub fn undo(args: &UndoArgs, out: &mut dyn Write) -> Result<u8, Error> {
         }
         report_json = render::report_json(&report);
         report_json["run"] = serde_json::json!(report.run);
-        journal_failure = report.journal_error.clone();
-        if !report.all_applied() {
-            code = crate::error::exit::PARTIAL;
-        }
+        outcome = super::apply_outcome(&report);
     }
     if args.format == Format::Json {
         let doc = serde_json::json!({
@@ -181,12 +177,7 @@ pub fn undo(args: &UndoArgs, out: &mut dyn Write) -> Result<u8, Error> {
         });
         write_out(out, &format!("{doc:#}\n"))?;
     }
-    if let Some(e) = journal_failure {
-        return Err(Error::Io(format!(
-            "{e}\nthe apply stopped sending when its journal failed; the summary above says what landed"
-        )));
-    }
-    Ok(code)
+    outcome
 }
 
 /// The current text of a setting, as the journal writes it.
