@@ -438,6 +438,84 @@ fn server_killed_during_a_2000_entry_apply(t: &Target) {
     assert!(mid > 0, "no trial killed the server mid-apply");
 }
 
+/// The arguments of the move to `to`, journalled to `journal`.
+fn move_args(t: &Target, to: &str, journal: &Path) -> Vec<String> {
+    let script = t.folder().join("move.rhai");
+    std::fs::write(&script, MOVE).unwrap();
+    let mut args: Vec<String> = vec!["run".into(), script.display().to_string()];
+    args.extend(t.directory_args());
+    for a in [
+        "--param",
+        &format!("to={to}"),
+        "--apply",
+        "--yes",
+        "--journal",
+    ] {
+        args.push(a.to_string());
+    }
+    args.push(journal.display().to_string());
+    args
+}
+
+/// A journal that fills up during a 2,000-entry apply (files limited to 100 KB, so a
+/// write fails as on a full disk): against a server ocsh stops sending at the next
+/// intent block, prints the summary of what landed, and exits 1 naming the journal;
+/// every change the server holds has its intent, and a re-run converges. For the LDIF
+/// file, whose intents all go first, the apply stops before its first write and the
+/// file is unchanged.
+fn a_journal_that_fills_up_stops_the_sending(t: &Target) {
+    let journal = t.folder().join("full.jsonl");
+    let before = homes(t);
+    let ldif_before = t.ldif_path().map(|p| std::fs::read(p).unwrap());
+    let args = move_args(t, "pool01", &journal);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = t.command_with_file_limit(200, &args).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}: {stdout}\n{stderr}",
+        t.name()
+    );
+    assert!(stderr.contains("ocsh: journal "), "{stderr}");
+    let (changed, _) = changed_entries_are_journalled(t, &before, &journal, 0);
+    match ldif_before {
+        Some(bytes) => {
+            assert!(stderr.contains("nothing was written"), "{stderr}");
+            assert_eq!(std::fs::read(t.ldif_path().unwrap()).unwrap(), bytes);
+            assert!(changed.is_empty());
+        }
+        None => {
+            assert!(
+                stderr.contains("the apply stopped sending when its journal failed"),
+                "{stderr}"
+            );
+            let summary = format!("Applied {} of {USERS} entries", changed.len());
+            assert!(stdout.contains(&summary), "{summary}:\n{stdout}");
+            assert!(
+                !changed.is_empty() && changed.len() < USERS,
+                "{} landed",
+                changed.len()
+            );
+            assert!(stdout.contains("not sent: journal "), "{stdout}");
+        }
+    }
+    say(&format!(
+        "{}: a journal full at 100 KB stopped a {USERS}-entry apply after {} entries",
+        t.name(),
+        changed.len()
+    ));
+    let again = t.folder().join("after-full.jsonl");
+    rerun_converges(t, "pool01", &again, &changed, 0);
+}
+
+fn a_journal_that_fills_up_stops_the_sending_ldif() {
+    a_journal_that_fills_up_stops_the_sending(&Target::ldif(&generated_users(USERS, "pool02")));
+}
+
 fn with_2000_users() -> Result<Target, String> {
     Target::server(ServerKind::OpenLdap, &generated_users(USERS, "pool02"))
 }
@@ -451,6 +529,18 @@ pub(crate) fn trials() -> Vec<libtest_mimic::Trial> {
             m,
             "kill_9_of_ocsh_during_a_2000_entry_apply_ldif",
             kill_9_of_ocsh_during_a_2000_entry_apply_ldif,
+        ),
+        plain(
+            m,
+            "a_journal_that_fills_up_stops_the_sending_ldif",
+            a_journal_that_fills_up_stops_the_sending_ldif,
+        ),
+        own_server(
+            m,
+            "openldap",
+            "a_journal_that_fills_up_stops_the_sending",
+            with_2000_users,
+            a_journal_that_fills_up_stops_the_sending,
         ),
         own_server(
             m,

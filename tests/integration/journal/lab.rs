@@ -151,6 +151,25 @@ impl Target {
         cmd
     }
 
+    /// Like [`Target::command`], with files limited to `blocks` of 512 bytes
+    /// (`ulimit -f`) and SIGXFSZ ignored, so that a write past the limit fails (EFBIG)
+    /// as on a full disk instead of killing the process. Pipes are not limited.
+    pub fn command_with_file_limit(&self, blocks: u64, args: &[&str]) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_ocsh"))
+            .args(args)
+            .current_dir(self.folder());
+        clean_env(&mut cmd, self.folder());
+        if let Target::Server { server, .. } = self {
+            cmd.env("OCSH_PASSWORD", &server.env.password);
+        }
+        cmd
+    }
+
     /// Runs the binary with `args` (absolute paths: it runs in a folder of its own),
     /// which must exit with `code`.
     pub fn run(&self, code: i32, args: &[&str]) -> Outcome {
