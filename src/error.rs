@@ -95,6 +95,9 @@ pub enum Error {
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The blast-radius guard refused the apply before the first write.
+    #[error("refused: {0}")]
+    Guard(crate::plan::guard::TooDestructive),
     /// An apply wrote some entries but not all (the summary was printed already).
     #[error(
         "{} of {total} entries did not land ({conflicted} conflicted, {failed} failed); the summary above lists them",
@@ -160,6 +163,7 @@ impl Error {
             | Error::JournalRead(_)
             | Error::Io { .. } => exit::FAILURE,
             Error::Partial { .. } => exit::PARTIAL,
+            Error::Guard(_) => exit::REFUSED,
         }
     }
 }

@@ -145,6 +145,10 @@ pub struct ScriptArgs {
     /// A file or folder that read_csv/read_lines may read (repeatable).
     #[arg(long = "allow-read", value_name = "PATH")]
     pub allow_read: Vec<PathBuf>,
+    /// With --apply (or :apply): allow a plan that disables, removes or moves up to N
+    /// users (default 500, or the profile's max_destructive); --yes does not.
+    #[arg(long, value_name = "N")]
+    pub allow_destructive: Option<usize>,
 }
 
 /// `ocsh run`.

@@ -42,6 +42,8 @@ pub struct Profile {
     pub connect_timeout: Option<u64>,
     /// The journal file for applied changes.
     pub journal: Option<PathBuf>,
+    /// The most users one apply may disable, remove or move (default 500).
+    pub max_destructive: Option<usize>,
     /// Snippet folders for `import`.
     pub lib: Option<Vec<PathBuf>>,
 }
@@ -70,6 +72,8 @@ pub struct Resolved {
     pub concurrency: Option<u64>,
     /// The journal path from the profile.
     pub journal: Option<PathBuf>,
+    /// The blast-radius limit from the profile.
+    pub max_destructive: Option<usize>,
     /// Snippet folders from the profile.
     pub lib: Vec<PathBuf>,
 }
@@ -252,6 +256,7 @@ pub fn resolve(d: &DirectoryArgs) -> Result<Resolved, Error> {
         op_timeout,
         concurrency: profile.concurrency,
         journal: profile.journal,
+        max_destructive: profile.max_destructive,
         lib: profile.lib.unwrap_or_default(),
     })
 }

@@ -145,6 +145,10 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), Error> {
             .unwrap_or(8)
             .clamp(1, 64) as usize,
         journal: args.journal.clone().or(resolved.journal.clone()),
+        limit: crate::plan::guard::Limit::resolve(
+            args.common.allow_destructive,
+            resolved.max_destructive,
+        ),
     });
     let mut file_out = match &args.common.output {
         Some(path) => Some(std::fs::File::create(path).map_err(|e| io_err(path, e))?),
@@ -204,6 +208,8 @@ pub struct ApplySettings {
     pub concurrency: usize,
     /// The journal file; the default one when `None`.
     pub journal: Option<std::path::PathBuf>,
+    /// The blast-radius guard's limit.
+    pub limit: crate::plan::guard::Limit,
 }
 
 fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
@@ -286,6 +292,20 @@ pub fn run_source(
     let mut outcome = Ok(());
     match apply {
         Some(settings) if planned => {
+            // The guard comes before the question: --yes must not lift it. The plan was
+            // shown above (and goes into the JSON document with the refusal).
+            if let Err(e) = crate::plan::guard::check(ws.plan(), settings.limit) {
+                if format == Format::Json {
+                    let doc = serde_json::json!({
+                        "directory": directory,
+                        "records": output::records_json(&records),
+                        "plan": plan_json,
+                        "error": format!("refused: {e}"),
+                    });
+                    write_out(out, &format!("{doc:#}\n"))?;
+                }
+                return Err(Error::Guard(e));
+            }
             let question = format!(
                 "Apply {} change(s) to {} entries of {directory}?",
                 ws.plan().change_count(),

@@ -197,6 +197,10 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<(), Error> {
         yes: false,
         concurrency: resolved.concurrency.unwrap_or(8).clamp(1, 64) as usize,
         journal: resolved.journal.clone(),
+        limit: crate::plan::guard::Limit::resolve(
+            args.common.allow_destructive,
+            resolved.max_destructive,
+        ),
     };
     {
         let host = session.host().clone();
@@ -406,6 +410,13 @@ fn repl_apply(
         return Ok(());
     }
     let _ = write!(out, "{}", render::plan_text(ws.plan(), &ws.describe()));
+    if let Err(e) = crate::plan::guard::check(ws.plan(), settings.limit) {
+        let _ = writeln!(
+            out,
+            "refused: {e} (start the REPL with it); the changes stay staged"
+        );
+        return Ok(());
+    }
     let question = format!(
         "Apply {} change(s) to {} entries? [y/N] ",
         ws.plan().change_count(),

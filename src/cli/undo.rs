@@ -37,6 +37,10 @@ pub struct UndoArgs {
     /// Directory writes in flight at once during --apply (default 8).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: Option<u64>,
+    /// With --apply: allow an undo that disables, removes or moves up to N users (default
+    /// 500, or the profile's max_destructive); --yes does not.
+    #[arg(long, value_name = "N")]
+    pub allow_destructive: Option<usize>,
     /// Journal the undo in this file instead of JOURNAL.
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
@@ -137,7 +141,13 @@ pub fn undo(args: &UndoArgs, out: &mut dyn Write) -> Result<(), Error> {
                 .unwrap_or(8)
                 .clamp(1, 64) as usize,
             journal: Some(args.journal.clone().unwrap_or_else(|| args.file.clone())),
+            limit: crate::plan::guard::Limit::resolve(
+                args.allow_destructive,
+                resolved.max_destructive,
+            ),
         };
+        // As for run: the guard before the question, so --yes cannot lift it.
+        crate::plan::guard::check(ws.plan(), settings.limit).map_err(Error::Guard)?;
         let question = format!(
             "Apply {} change(s) to {} entries of {directory}?",
             ws.plan().change_count(),

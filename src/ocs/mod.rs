@@ -4,6 +4,7 @@
 //! script layers ask these types whether a value is valid and what a change writes.
 
 pub mod attrs;
+pub mod destructive;
 pub mod dn;
 pub mod flags;
 pub mod pool;
@@ -14,6 +15,7 @@ pub mod user;
 pub mod values;
 
 pub use attrs::Attr;
+pub use destructive::Destructive;
 pub use dn::Dn;
 pub use flags::{Flag, Flags};
 pub use pool::{HomeServerRef, Pool, PoolLayout};

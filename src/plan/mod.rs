@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod error;
+pub mod guard;
 pub mod journal;
 pub mod ldif;
 pub mod render;

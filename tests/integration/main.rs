@@ -12,6 +12,7 @@ mod cli;
 mod differential;
 mod embedded_writers;
 mod journal;
+mod plans_guard;
 mod plans_ldif;
 #[cfg(unix)]
 mod repl;
@@ -34,6 +35,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(plans_ldif::trials());
     trials.extend(journal::trials());
     trials.extend(secrets::trials());
+    trials.extend(plans_guard::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);

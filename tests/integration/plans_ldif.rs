@@ -438,7 +438,8 @@ fn round_trip(kind: ServerKind) {
     for ((script, extra), expected) in steps.iter().zip(&records) {
         let mut args: Vec<&str> = vec!["run", script];
         args.extend(extra.iter().map(String::as_str));
-        args.extend(["--apply", "--yes"]);
+        // The bulk plan disables or moves all 2,600: past the blast-radius guard's 500.
+        args.extend(["--apply", "--yes", "--allow-destructive", "2600"]);
         let t = ocsh_on(&server, &journal, &args);
         if *expected > 0 {
             t.stdout_has(format!("Applied {expected} of {expected} entr"))

@@ -76,6 +76,8 @@ fn start_move(t: &Target, to: &str, journal: &Path, extra: &[&str]) -> Child {
             &format!("to={to}"),
             "--apply",
             "--yes",
+            "--allow-destructive",
+            "2000",
             "--journal",
             journal.to_str().unwrap(),
         ]
@@ -449,6 +451,8 @@ fn move_args(t: &Target, to: &str, journal: &Path) -> Vec<String> {
         &format!("to={to}"),
         "--apply",
         "--yes",
+        "--allow-destructive",
+        "2000",
         "--journal",
     ] {
         args.push(a.to_string());

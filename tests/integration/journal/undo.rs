@@ -278,7 +278,14 @@ fn undo_of_2500_users(t: &Target) {
         0,
         "move.rhai",
         MOVE_AND_FLAG,
-        &["--apply", "--yes", "--journal", &j],
+        &[
+            "--apply",
+            "--yes",
+            "--allow-destructive",
+            "2500",
+            "--journal",
+            &j,
+        ],
     );
     assert!(
         out.stdout.contains("Applied 2500 of 2500 entries"),
@@ -299,7 +306,14 @@ fn undo_of_2500_users(t: &Target) {
         "{}: not every user moved",
         t.name()
     );
-    let mut args = vec!["undo", j.as_str(), "--apply", "--yes"];
+    let mut args = vec![
+        "undo",
+        j.as_str(),
+        "--apply",
+        "--yes",
+        "--allow-destructive",
+        "2500",
+    ];
     let dir_args = t.directory_args();
     // A server's bind DN is not in the journal; the URL is.
     if t.lab().is_some() {
