@@ -165,11 +165,12 @@ impl Journal {
     /// Queues the intents of a replicator settings change.
     pub fn settings_intent(&mut self, change: &SettingsChange) {
         let time = now();
+        let replica = replica_name(change);
         for (setting, before, after) in change.changes() {
             let record = Record::SettingsIntent(SettingsIntent {
                 run: self.run.clone(),
                 time: time.clone(),
-                replica: change.replica.display().to_string(),
+                replica: replica.clone(),
                 setting: setting.to_string(),
                 before,
                 after,
@@ -184,7 +185,7 @@ impl Journal {
         let record = Record::SettingsOutcome(SettingsOutcome {
             run: self.run.clone(),
             time: now(),
-            replica: change.replica.display().to_string(),
+            replica: replica_name(change),
             result,
             message,
         });
@@ -202,6 +203,14 @@ impl Journal {
         });
         self.push(&record);
     }
+}
+
+/// The replica by its absolute path, so that `ocsh undo` finds it from any folder.
+fn replica_name(change: &SettingsChange) -> String {
+    std::fs::canonicalize(&change.replica)
+        .unwrap_or_else(|_| change.replica.clone())
+        .display()
+        .to_string()
 }
 
 fn verdict(outcome: &ApplyOutcome) -> (Verdict, Option<String>) {

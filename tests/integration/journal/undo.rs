@@ -259,6 +259,65 @@ fn journal_lists_an_interrupted_run() {
     );
 }
 
+/// A replicator settings change is journalled like an entry (intent, outcome) and undone
+/// like one, with the run's value as the precondition.
+fn replicator_settings_are_journalled_and_undone() {
+    let t = Target::ldif("");
+    let journal = t.folder().join("journal.jsonl");
+    let replica = t.folder().join("replica.sqlite");
+    let (j, r) = (journal.to_str().unwrap(), replica.to_str().unwrap());
+    t.run_script(
+        0,
+        "interval.rhai",
+        "replicator.interval = 120;\n",
+        &["--replica", r, "--apply", "--yes", "--journal", j],
+    );
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["begin", "settings_intent", "settings_outcome", "end"],
+        "{text}"
+    );
+    assert_eq!(
+        (
+            &events[1]["setting"],
+            &events[1]["before"],
+            &events[1]["after"]
+        ),
+        (
+            &"ReplicationCycleInterval".into(),
+            &"60".into(),
+            &"120".into()
+        )
+    );
+    assert_eq!(events[1]["replica"], r);
+    assert_eq!(events[2]["result"], "applied");
+    let undo = t.run(0, &["undo", j, "--apply", "--yes"]);
+    assert!(
+        undo.stdout.contains("replicator settings: reversed")
+            && undo.stdout.contains("ReplicationCycleInterval  120 → 60"),
+        "{}",
+        undo.stdout
+    );
+    let status = t.run(
+        0,
+        &["replicator", "status", "--replica", r, "--format", "json"],
+    );
+    assert!(
+        status.stdout.contains("\"interval\": 60"),
+        "{}",
+        status.stdout
+    );
+}
+
 const MOVE_AND_FLAG: &str = r#"
 let target = pool("pool01");
 for u in users_in("OU=Journal,DC=example,DC=com") {
@@ -380,6 +439,11 @@ pub(crate) fn trials() -> Vec<libtest_mimic::Trial> {
             m,
             "journal_lists_an_interrupted_run",
             journal_lists_an_interrupted_run,
+        ),
+        plain(
+            m,
+            "replicator_settings_are_journalled_and_undone",
+            replicator_settings_are_journalled_and_undone,
         ),
         plain(
             m,
