@@ -312,7 +312,7 @@ fn replicator_settings_are_journalled_and_undone() {
         &["replicator", "status", "--replica", r, "--format", "json"],
     );
     assert!(
-        status.stdout.contains("\"interval\": 60"),
+        status.stdout.contains("\"replication_cycle_interval\": 60"),
         "{}",
         status.stdout
     );
