@@ -365,6 +365,12 @@ fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<(), Error> {
             ),
         );
     }
+    line(
+        "Deletions",
+        s.deletions
+            .clone()
+            .unwrap_or_else(|| "(no incremental cycle yet)".into()),
+    );
     let mut text = key_values(&rows, width);
     if !s.cycles.is_empty() {
         let mut t = table(width);

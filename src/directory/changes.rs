@@ -12,6 +12,7 @@
 //! drops them by comparing each entry's marker with the one it stored.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -115,6 +116,51 @@ pub struct ChangeState {
     /// `invocationId`, a server URL with its database's `entryUUID`, a file. Markers of
     /// different sources cannot be compared.
     pub source: String,
+}
+
+/// What a reader asks [`super::Directory::change_feed`]: the entries below `base` that
+/// changed, moved or were deleted since `mark` (a mark of [`ChangeState::high_water`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedQuery {
+    /// The base of the reader's user search (the feed looks at its whole naming context,
+    /// so that an entry moved out of the base is seen too).
+    pub base: String,
+    /// The markers the mark is made of.
+    pub tracking: ChangeTracking,
+    /// The high-water mark of the reader's last cycle.
+    pub mark: String,
+}
+
+/// What changed since a mark besides the entries a marker search (`(uSNChanged>=N)`)
+/// returns: deletions, and entries that left the reader's search. Identities are the
+/// reader's ([`guid_text`] of objectGUID, entryUUID in lower case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeFeed {
+    /// Every entry of the naming context changed, moved or deleted since the mark: a row
+    /// whose identity is here and that the marker search did not return is gone from the
+    /// reader's scope.
+    Since {
+        /// How the server told (shown in `ocsh replicator status`).
+        method: String,
+        /// The identities.
+        identities: HashSet<String>,
+        /// Messages the server sent for it (entries and intermediate responses).
+        entries: usize,
+    },
+    /// The server could not say what was deleted and sent the identity of every entry
+    /// present instead (an RFC 4533 present phase): a row whose identity is not here and
+    /// that the marker search did not return is gone.
+    Present {
+        /// How the server told.
+        method: String,
+        /// The identities of every entry present.
+        identities: HashSet<String>,
+        /// Messages the server sent for it.
+        entries: usize,
+    },
+    /// The backend cannot tell deletions from the mark; why (the reader lists every entry
+    /// instead, and says so).
+    Unavailable(String),
 }
 
 /// `20261121202640.502660Z#000000#000#000000` moved back `seconds`, as the lowest CSN of

@@ -15,8 +15,8 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, ResultEntry, 
 
 use super::filter::Filter;
 use super::{
-    AttrChange, ChangeState, ChangeTracking, DirError, Directory, Entry, Page, PageCursor,
-    RootInfo, Scope, SearchRequest,
+    AttrChange, ChangeFeed, ChangeState, ChangeTracking, DirError, Directory, Entry, FeedQuery,
+    Page, PageCursor, RootInfo, Scope, SearchRequest,
 };
 
 /// The rootDSE capability that says "this is Active Directory" (LDAP_CAP_ACTIVE_DIRECTORY_OID).
@@ -525,6 +525,17 @@ impl Directory for LdapDirectory {
                 base.first("entryUUID").unwrap_or(&self.root.default_nc)
             ),
         }))
+    }
+
+    /// Tombstones on AD, an RFC 4533 refresh on OpenLDAP (`ldap_feed.rs`).
+    async fn change_feed(&self, query: &FeedQuery) -> Result<ChangeFeed, DirError> {
+        let conn = super::ldap_feed::Conn {
+            ldap: &self.ldap,
+            url: &self.url,
+            timeout: self.timeout,
+            active_directory: self.root.active_directory,
+        };
+        super::ldap_feed::feed(&conn, query).await
     }
 }
 

@@ -11,6 +11,7 @@ pub mod entry;
 pub mod error;
 pub mod filter;
 pub mod ldap;
+pub mod ldap_feed;
 pub mod ldif;
 pub mod open;
 #[cfg(test)]
@@ -19,7 +20,7 @@ mod test_rng;
 use async_trait::async_trait;
 use serde::Serialize;
 
-pub use changes::{ChangeState, ChangeTracking};
+pub use changes::{ChangeFeed, ChangeState, ChangeTracking, FeedQuery};
 pub use embedded::EmbeddedDirectory;
 pub use entry::{Attribute, Entry};
 pub use error::DirError;
@@ -165,6 +166,15 @@ pub trait Directory: Send + Sync {
     /// read is a full one.
     async fn change_state(&self) -> Result<Option<ChangeState>, DirError> {
         Ok(None)
+    }
+
+    /// Deletions and scope exits since a mark, without listing every entry (tombstones on
+    /// AD, an RFC 4533 refresh on OpenLDAP); [`ChangeFeed::Unavailable`] when the backend
+    /// cannot tell, the default.
+    async fn change_feed(&self, _query: &FeedQuery) -> Result<ChangeFeed, DirError> {
+        Ok(ChangeFeed::Unavailable(
+            "this directory keeps no record of deletions".into(),
+        ))
     }
 }
 

@@ -1,29 +1,30 @@
-//! One replicator cycle.
+//! One replicator cycle, in two halves.
 //!
 //! 1. Ask the directory where its change sequence stands ([`Directory::change_state`]),
 //!    before reading anything, so that a change made while the cycle reads is at or
 //!    above that mark and comes back next time.
-//! 2. In one SQLite transaction: take `RegenerateCookiesNow` (it reads false from now
-//!    on), and decide the kind. **Initial** when the flag was set, on the first cycle,
-//!    when the directory cannot track changes, when the cookie belongs to another change
-//!    sequence (another DC, a restored DC, another server or file), or when the sequence
-//!    went back below the cookie. **Incremental** otherwise.
-//! 3. Initial: read every user and compare each with its row (insert, update, or only
-//!    note the new marker), then delete the rows no entry came back for.
-//!    Incremental: list every user cheaply (DN and objectGUID/entryUUID only) for
-//!    deletions and moves, and read in full only the entries whose marker is at or
-//!    above the cookie (`(uSNChanged>=N)`, `(entryCSN>=csn)`); entries changed exactly
-//!    at the mark come back again and are dropped by comparing their marker with the
-//!    stored one. A row is *changed* only when its OCS view changed (or it moved): a
-//!    marker that moved because some other attribute changed is noted silently.
-//! 4. Store the new cookie (the high-water mark read in step 1; for OpenLDAP without a
-//!    `contextCSN`, the highest `entryCSN` seen, and the next cycle reads back an
-//!    overlap of this cycle's duration plus a minute to cover entries committed while it
-//!    read), the pools and SIP domains (read in full: a handful of entries), the problems
-//!    of every user, and the cycle's row; commit.
+//! 2. Without a write lock: read `RegenerateCookiesNow` and the cookie, and decide the
+//!    kind. **Initial** when the flag is set, on the first cycle, when the directory
+//!    cannot track changes, when the cookie belongs to another change sequence (another
+//!    DC, a restored DC, another server or file), or when the sequence went back below
+//!    the cookie. **Incremental** otherwise.
+//! 3. Read the directory (`gather.rs`): everything on an initial cycle; on an
+//!    incremental one the change feed (deletions and scope exits: tombstones on AD, an
+//!    RFC 4533 refresh on OpenLDAP; a cheap listing of every user where the backend has
+//!    neither) and the entries whose marker is at or above the cookie
+//!    (`(uSNChanged>=N)`, `(entryCSN>=csn)`).
+//! 4. One short SQLite transaction: take the flag (if it was what made the cycle
+//!    initial), compare each entry read with its row (insert, update, or only note the new
+//!    marker: a row is *changed* only when its OCS view changed or it moved), delete the
+//!    rows that are gone, store the new cookie (the mark of step 1; for OpenLDAP without
+//!    a `contextCSN`, the highest `entryCSN` seen, and the next cycle reads back an overlap
+//!    of this cycle's duration plus a minute to cover entries committed while it read),
+//!    the pools and SIP domains, the problems of every user, and the cycle's row; commit.
 //!
-//! Any failure rolls the transaction back: the replica is as it was, the flag is still
-//! set, and the failed cycle is recorded afterwards in a transaction of its own.
+//! Any failure leaves the replica as it was (the transaction is rolled back, or was never
+//! begun), the flag still set; the failed cycle is recorded in a transaction of its own.
+//! Readers (`status`, `problems`, scripts) never wait: WAL lets them read during the
+//! write, and the write no longer spans the directory's answers.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -32,17 +33,16 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
+use super::gather::{GatherInput, Gathered, Gone, gather, timed};
 use super::{ReplicaError, ReplicaUser, now_text, read_settings};
 use crate::directory::changes::guid_text;
-use crate::directory::{
-    ChangeState, ChangeTracking, DirError, Directory, Entry, Scope, SearchRequest,
-};
+use crate::directory::{ChangeState, ChangeTracking, Directory, Entry, SearchRequest};
 use crate::ocs::dn::normalize;
 use crate::ocs::replicator::{ProblemKind, duplicate_sips};
 use crate::ocs::{Context, OcsUser, Pool, PoolLayout};
 
 /// The attributes a cycle reads of each user (besides the marker and the identity).
-const USER_ATTRS: &[&str] = &[
+pub(crate) const USER_ATTRS: &[&str] = &[
     "sAMAccountName",
     "userPrincipalName",
     "mail",
@@ -57,10 +57,10 @@ const USER_ATTRS: &[&str] = &[
 
 /// The identity attributes: AD's objectGUID, OpenLDAP's entryUUID. Servers ignore the
 /// one they do not have.
-const IDENTITY_ATTRS: &[&str] = &["objectGUID", "entryUUID"];
+pub(crate) const IDENTITY_ATTRS: &[&str] = &["objectGUID", "entryUUID"];
 
 /// Entries per page of a cycle's searches.
-const PAGE: usize = 1000;
+pub(crate) const PAGE: usize = 1000;
 
 /// Seconds added to a CSN cycle's duration for the overlap of the next one.
 const CSN_SLACK: u64 = 60;
@@ -113,7 +113,8 @@ pub struct CycleInput<'a> {
 pub enum CycleKind {
     /// Everything read and compared; rows not found deleted.
     Initial,
-    /// Only entries changed since the cookie read; deletions found by a DN listing.
+    /// Only entries changed since the cookie read; deletions from the change feed, or a
+    /// listing where the directory has none.
     Incremental,
 }
 
@@ -150,6 +151,11 @@ pub struct CycleReport {
     pub deleted: usize,
     /// Entries read in full.
     pub seen: usize,
+    /// Entries (and other messages) the directory sent in all the cycle's searches: the
+    /// listing, the change feed, the entries read in full.
+    pub entries_read: usize,
+    /// How deletions were found: the change feed's method, or why every user was listed.
+    pub deletions: String,
     /// Rows in the replica after the cycle.
     pub users: usize,
     /// Problems found.
@@ -189,7 +195,7 @@ pub(crate) async fn run(
     let started = now_text();
     let clock = Instant::now();
     let mut decided = (CycleKind::Incremental, String::new());
-    match run_in_transaction(
+    match run_cycle(
         conn,
         path,
         dir,
@@ -203,7 +209,7 @@ pub(crate) async fn run(
     {
         Ok(report) => Ok(report),
         Err(e) => {
-            // The transaction is gone (rolled back); record the failure on its own.
+            // Nothing of the cycle was kept; record the failure on its own.
             let errors = serde_json::to_string(&[e.to_string()]).unwrap_or_default();
             let _ = conn.execute(
                 "INSERT INTO cycles (started_at, ended_at, kind, reason, status, errors) VALUES (?1, ?2, ?3, ?4, 'failed', ?5)",
@@ -214,34 +220,20 @@ pub(crate) async fn run(
     }
 }
 
-async fn timed<T>(
-    op_timeout: Duration,
-    fut: impl std::future::Future<Output = Result<T, DirError>>,
-) -> Result<T, ReplicaError> {
-    match tokio::time::timeout(op_timeout, fut).await {
-        Ok(r) => r.map_err(ReplicaError::from),
-        Err(_) => Err(ReplicaError::Timeout(op_timeout.as_secs())),
-    }
-}
-
-/// Reads every page of `req`, handing each page's entries to `each`.
-async fn for_each_entry(
-    dir: &dyn Directory,
-    req: &SearchRequest,
-    op_timeout: Duration,
-    mut each: impl FnMut(&Entry) -> Result<(), ReplicaError>,
-) -> Result<(), ReplicaError> {
-    let mut cursor = None;
-    loop {
-        let page = timed(op_timeout, dir.search_page(req, cursor)).await?;
-        for e in &page.entries {
-            each(e)?;
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(()),
-        }
-    }
+fn read_cookie(conn: &Connection, nc: &str) -> rusqlite::Result<Option<StoredCookie>> {
+    conn.query_row(
+        "SELECT tracking, source, high_water, overlap_secs FROM cookies WHERE naming_context = ?1",
+        [nc],
+        |r| {
+            Ok(StoredCookie {
+                tracking: r.get(0)?,
+                source: r.get(1)?,
+                high_water: r.get(2)?,
+                overlap_secs: r.get::<_, i64>(3)?.max(0).unsigned_abs(),
+            })
+        },
+    )
+    .optional()
 }
 
 fn decide(
@@ -289,7 +281,7 @@ fn decide(
 }
 
 /// The identity of an entry: objectGUID as AD writes it, or entryUUID.
-fn identity(e: &Entry) -> Option<String> {
+pub(crate) fn identity(e: &Entry) -> Option<String> {
     if let Some(bytes) = e.get_binary("objectGUID").first() {
         return Some(guid_text(bytes));
     }
@@ -305,7 +297,7 @@ fn identity(e: &Entry) -> Option<String> {
 }
 
 /// The replica's view of an entry, with its normalized DN.
-fn row_from_entry(
+pub(crate) fn row_from_entry(
     e: &Entry,
     tracking: Option<ChangeTracking>,
 ) -> Result<(ReplicaUser, String), String> {
@@ -390,39 +382,21 @@ fn select_user(
 struct Upsert<'t, 'c> {
     tx: &'t Transaction<'c>,
     cycle: i64,
-    tracking: Option<ChangeTracking>,
     counts: Counts,
     /// Rows this cycle found an entry for.
     seen_rows: HashSet<i64>,
-    /// The highest marker read.
-    max_marker: Option<String>,
 }
 
 impl Upsert<'_, '_> {
-    fn entry(&mut self, e: &Entry) -> Result<(), ReplicaError> {
-        let (new, key) = match row_from_entry(e, self.tracking) {
-            Ok(v) => v,
-            Err(message) => {
-                self.counts.errors.push(message);
-                return Ok(());
-            }
-        };
+    /// Compares one entry read with its row: insert, update, or only note the marker.
+    fn row(&mut self, new: &ReplicaUser, key: &String) -> Result<(), ReplicaError> {
         self.counts.seen += 1;
-        if let (Some(t), Some(m)) = (self.tracking, &new.change_marker) {
-            if self
-                .max_marker
-                .as_deref()
-                .is_none_or(|max| t.compare(m, max) == std::cmp::Ordering::Greater)
-            {
-                self.max_marker = Some(m.clone());
-            }
-        }
         let tx = self.tx;
         let by_guid = match &new.guid {
             Some(g) => select_user(tx, "guid", g)?,
             None => None,
         };
-        let by_key = select_user(tx, "dn_key", &key)?;
+        let by_key = select_user(tx, "dn_key", key)?;
         let existing = match (by_guid, by_key) {
             (Some(g), Some(k)) if g.0 != k.0 => {
                 // Another object had this DN before; it is gone (this one moved here).
@@ -441,8 +415,8 @@ impl Upsert<'_, '_> {
         };
         match existing {
             Some((id, old)) => {
-                if content_differs(&old, &new) {
-                    let mut row = user_row(&new, &key, &self.cycle);
+                if content_differs(&old, new) {
+                    let mut row = user_row(new, key, &self.cycle);
                     row.push((":id", &id));
                     tx.prepare_cached(
                         "UPDATE users SET dn = :dn, dn_key = :dn_key, guid = :guid, sam = :sam, upn = :upn, mail = :mail,
@@ -465,9 +439,90 @@ impl Upsert<'_, '_> {
                      VALUES (:dn, :dn_key, :guid, :sam, :upn, :mail, :display_name, :enabled, :sip, :home_server, :flags,
                      :federation, :remote_access, :change_marker, :changed_in)",
                 )?
-                .execute(user_row(&new, &key, &self.cycle).as_slice())?;
+                .execute(user_row(new, key, &self.cycle).as_slice())?;
                 self.counts.added += 1;
                 self.seen_rows.insert(tx.last_insert_rowid());
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, id: i64) -> rusqlite::Result<()> {
+        self.tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
+        self.counts.deleted += 1;
+        Ok(())
+    }
+
+    /// Deletes the rows that are gone, as `gone` tells.
+    fn remove_gone(&mut self, gone: &Gone) -> Result<(), ReplicaError> {
+        let mut stmt = self.tx.prepare("SELECT id, dn_key, guid FROM users")?;
+        let rows: Vec<(i64, String, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        drop(stmt);
+        let unseen: Vec<(i64, String, Option<String>)> = rows
+            .into_iter()
+            .filter(|(id, ..)| !self.seen_rows.contains(id))
+            .collect();
+        match gone {
+            Gone::Unseen => {
+                for (id, ..) in unseen {
+                    self.delete(id)?;
+                }
+            }
+            Gone::Since(ids) => {
+                for (id, _, guid) in unseen {
+                    if guid.as_ref().is_some_and(|g| ids.contains(g)) {
+                        self.delete(id)?;
+                    }
+                }
+            }
+            Gone::Present(ids) => {
+                for (id, _, guid) in unseen {
+                    if guid.as_ref().is_some_and(|g| !ids.contains(g)) {
+                        self.delete(id)?;
+                    }
+                }
+            }
+            Gone::Listing(listed) => self.reconcile(unseen, listed)?,
+        }
+        Ok(())
+    }
+
+    /// After an incremental read with a listing: rows whose entry is gone are deleted,
+    /// rows whose entry moved (same objectGUID/entryUUID, new DN) follow it.
+    fn reconcile(
+        &mut self,
+        rows: Vec<(i64, String, Option<String>)>,
+        listed: &[super::gather::Listed],
+    ) -> Result<(), ReplicaError> {
+        let by_guid: HashMap<&str, (&str, &str)> = listed
+            .iter()
+            .filter_map(|(dn, key, g)| g.as_deref().map(|g| (g, (dn.as_str(), key.as_str()))))
+            .collect();
+        let keys: HashSet<&str> = listed.iter().map(|(_, k, _)| k.as_str()).collect();
+        let mut stmt = self.tx.prepare("SELECT dn_key FROM users")?;
+        let mut known_keys: HashSet<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        drop(stmt);
+        for (id, key, guid) in &rows {
+            match guid.as_deref().and_then(|g| by_guid.get(g)) {
+                Some((dn, new_key)) => {
+                    if key != new_key && !known_keys.contains(*new_key) {
+                        self.tx.execute(
+                            "UPDATE users SET dn = ?2, dn_key = ?3, changed_in = ?4 WHERE id = ?1",
+                            params![id, dn, new_key, self.cycle],
+                        )?;
+                        known_keys.insert((*new_key).to_string());
+                        self.counts.changed += 1;
+                    }
+                }
+                None if keys.contains(key.as_str()) => {}
+                None => {
+                    self.delete(*id)?;
+                    known_keys.remove(key);
+                }
             }
         }
         Ok(())
@@ -475,7 +530,7 @@ impl Upsert<'_, '_> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run_in_transaction(
+async fn run_cycle(
     conn: &mut Connection,
     path: &Path,
     dir: &dyn Directory,
@@ -489,118 +544,66 @@ async fn run_in_transaction(
     let state = timed(op_timeout, dir.change_state()).await?;
     let tracking = state.as_ref().map(|s| s.tracking);
 
-    // Step 2: the transaction, the flag, the kind.
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut settings = read_settings(&tx, path)?;
-    let regenerate = settings.take_regenerate();
-    if regenerate {
-        tx.execute(
-            "UPDATE settings SET regenerate_cookies_now = 0 WHERE id = 1",
-            [],
-        )?;
-    }
+    // Step 2: the flag, the cookie, the kind; read without a write lock.
     let nc = input.users.base.clone();
-    let cookie = tx
-        .query_row(
-            "SELECT tracking, source, high_water, overlap_secs FROM cookies WHERE naming_context = ?1",
-            [&nc],
-            |r| {
-                Ok(StoredCookie {
-                    tracking: r.get(0)?,
-                    source: r.get(1)?,
-                    high_water: r.get(2)?,
-                    overlap_secs: r.get::<_, i64>(3)?.max(0).unsigned_abs(),
-                })
-            },
-        )
-        .optional()?;
+    let regenerate = read_settings(conn, path)?.regenerate_pending();
+    let cookie = read_cookie(conn, &nc)?;
     let (kind, reason) = decide(regenerate, cookie.as_ref(), state.as_ref());
     *decided = (kind, reason.clone());
+
+    // Step 3: the directory.
+    let g = GatherInput {
+        input,
+        kind,
+        tracking,
+        mark: cookie.as_ref().map(|c| c.high_water.clone()),
+        since: match (&cookie, tracking) {
+            (Some(c), Some(t)) => Some(t.rewind(&c.high_water, c.overlap_secs)),
+            _ => None,
+        },
+        op_timeout,
+    };
+    let Gathered {
+        rows,
+        errors,
+        gone,
+        deletions,
+        entries_read,
+        max_marker,
+    } = gather(dir, conn, &g).await?;
+
+    // Step 4: one transaction.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if regenerate {
+        // Taken only now, so that a cycle that fails before this point leaves it set.
+        let mut settings = read_settings(&tx, path)?;
+        if settings.take_regenerate() {
+            tx.execute(
+                "UPDATE settings SET regenerate_cookies_now = 0 WHERE id = 1",
+                [],
+            )?;
+        }
+    }
     tx.execute(
-        "INSERT INTO cycles (started_at, kind, reason, status) VALUES (?1, ?2, ?3, 'running')",
-        params![started, kind.name(), reason],
+        "INSERT INTO cycles (started_at, kind, reason, status, deletions) VALUES (?1, ?2, ?3, 'running', ?4)",
+        params![started, kind.name(), reason, deletions],
     )?;
     let cycle = tx.last_insert_rowid();
-
-    // Step 3: read and compare.
-    let mut attrs: Vec<String> = USER_ATTRS.iter().map(|s| s.to_string()).collect();
-    attrs.extend(IDENTITY_ATTRS.iter().map(|s| s.to_string()));
-    if let Some(t) = tracking {
-        attrs.push(t.marker_attr().to_string());
-    }
-    let full = |filter: String| SearchRequest {
-        base: input.users.base.clone(),
-        scope: input.users.scope,
-        filter,
-        attrs: attrs.clone(),
-        page_size: PAGE,
-    };
     let mut up = Upsert {
         tx: &tx,
         cycle,
-        tracking,
-        counts: Counts::default(),
+        counts: Counts {
+            errors,
+            ..Counts::default()
+        },
         seen_rows: HashSet::new(),
-        max_marker: None,
     };
-    match (kind, &cookie, tracking) {
-        (CycleKind::Incremental, Some(c), Some(t)) => {
-            // Every user, cheaply: deletions, moves, and entries the cookie missed.
-            let listing = SearchRequest {
-                base: input.users.base.clone(),
-                scope: input.users.scope,
-                filter: input.users.filter.clone(),
-                attrs: IDENTITY_ATTRS.iter().map(|s| s.to_string()).collect(),
-                page_size: PAGE,
-            };
-            let mut present: Vec<(String, String, Option<String>)> = Vec::new();
-            for_each_entry(dir, &listing, op_timeout, |e| {
-                match normalize(&e.dn) {
-                    Ok(key) => present.push((e.dn.clone(), key, identity(e))),
-                    Err(err) => up.counts.errors.push(format!("{}: skipped: {err}", e.dn)),
-                }
-                Ok(())
-            })
-            .await?;
-
-            let mark = t.rewind(&c.high_water, c.overlap_secs);
-            let changed = full(format!(
-                "(&{}{})",
-                input.users.filter,
-                t.since_filter(&mark)
-            ));
-            for_each_entry(dir, &changed, op_timeout, |e| up.entry(e)).await?;
-
-            reconcile(
-                &mut up,
-                dir,
-                &full(input.users.filter.clone()),
-                &present,
-                op_timeout,
-            )
-            .await?;
-        }
-        _ => {
-            for_each_entry(dir, &full(input.users.filter.clone()), op_timeout, |e| {
-                up.entry(e)
-            })
-            .await?;
-            let mut stmt = tx.prepare("SELECT id FROM users")?;
-            let ids: Vec<i64> = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            drop(stmt);
-            for id in ids.into_iter().filter(|id| !up.seen_rows.contains(id)) {
-                tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
-                up.counts.deleted += 1;
-            }
-        }
+    for (row, key) in &rows {
+        up.row(row, key)?;
     }
-    let Upsert {
-        counts, max_marker, ..
-    } = up;
-
-    // Step 4: cookie, deployment, problems, the cycle's row.
+    up.remove_gone(&gone)?;
+    let Upsert { counts, .. } = up;
+    // The cookie, the deployment, the problems, the cycle's row.
     let elapsed = clock.elapsed();
     let mut stored_cookie = None;
     match &state {
@@ -656,7 +659,7 @@ async fn run_in_transaction(
     let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
     tx.execute(
         "UPDATE cycles SET ended_at = ?2, status = 'ok', added = ?3, changed = ?4, deleted = ?5, seen = ?6,
-         users = ?7, problems = ?8, errors = ?9 WHERE id = ?1",
+         users = ?7, problems = ?8, errors = ?9, entries_read = ?10 WHERE id = ?1",
         params![
             cycle,
             ended,
@@ -666,7 +669,8 @@ async fn run_in_transaction(
             n(counts.seen),
             users,
             n(problems),
-            errors
+            errors,
+            n(entries_read)
         ],
     )?;
     tx.commit()?;
@@ -681,76 +685,14 @@ async fn run_in_transaction(
         changed: counts.changed,
         deleted: counts.deleted,
         seen: counts.seen,
+        entries_read,
+        deletions,
         users: usize::try_from(users).unwrap_or(0),
         problems,
         errors: counts.errors,
         tracking: tracking.map(|t| t.name().to_string()),
         cookie: stored_cookie,
     })
-}
-
-/// After an incremental read: rows whose entry is gone are deleted, rows whose entry
-/// moved (same objectGUID/entryUUID, new DN) follow it, and entries the replica lacks
-/// although their marker is below the cookie are read one by one and added.
-async fn reconcile(
-    up: &mut Upsert<'_, '_>,
-    dir: &dyn Directory,
-    full: &SearchRequest,
-    present: &[(String, String, Option<String>)],
-    op_timeout: Duration,
-) -> Result<(), ReplicaError> {
-    let tx = up.tx;
-    let by_guid: HashMap<&str, (&str, &str)> = present
-        .iter()
-        .filter_map(|(dn, key, g)| g.as_deref().map(|g| (g, (dn.as_str(), key.as_str()))))
-        .collect();
-    let keys: HashSet<&str> = present.iter().map(|(_, k, _)| k.as_str()).collect();
-    let mut stmt = tx.prepare("SELECT id, dn_key, guid FROM users")?;
-    let rows: Vec<(i64, String, Option<String>)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    drop(stmt);
-    let mut known_keys: HashSet<String> = rows.iter().map(|(_, k, _)| k.clone()).collect();
-    let mut known_guids: HashSet<String> = HashSet::new();
-    for (id, key, guid) in &rows {
-        match guid.as_deref().and_then(|g| by_guid.get(g)) {
-            Some((dn, new_key)) => {
-                known_guids.insert(guid.clone().unwrap_or_default());
-                if key != new_key && !known_keys.contains(*new_key) {
-                    tx.execute(
-                        "UPDATE users SET dn = ?2, dn_key = ?3, changed_in = ?4 WHERE id = ?1",
-                        params![id, dn, new_key, up.cycle],
-                    )?;
-                    known_keys.insert((*new_key).to_string());
-                    up.counts.changed += 1;
-                }
-            }
-            None if keys.contains(key.as_str()) => {}
-            None => {
-                tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
-                known_keys.remove(key);
-                up.counts.deleted += 1;
-            }
-        }
-    }
-    for (dn, key, guid) in present {
-        let known =
-            known_keys.contains(key) || guid.as_ref().is_some_and(|g| known_guids.contains(g));
-        if known {
-            continue;
-        }
-        let one = SearchRequest {
-            base: dn.clone(),
-            scope: Scope::Base,
-            ..full.clone()
-        };
-        match for_each_entry(dir, &one, op_timeout, |e| up.entry(e)).await {
-            // Deleted since the listing: the next cycle's listing will not have it.
-            Err(ReplicaError::Directory(DirError::NoSuchObject(_))) => {}
-            other => other?,
-        }
-    }
-    Ok(())
 }
 
 fn store_deployment(tx: &Transaction<'_>, input: &CycleInput<'_>) -> rusqlite::Result<()> {

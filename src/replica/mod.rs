@@ -9,6 +9,7 @@
 
 pub mod cycle;
 pub mod error;
+mod gather;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -56,6 +57,10 @@ pub struct CycleRecord {
     pub deleted: i64,
     /// Entries the directory returned with their attributes.
     pub seen: i64,
+    /// Entries the directory sent in all of the cycle's searches.
+    pub entries_read: i64,
+    /// How deletions were found (the change feed, or why every user was listed).
+    pub deletions: String,
     /// Users in the replica after the cycle.
     pub users: i64,
     /// Problems found.
@@ -160,6 +165,9 @@ pub struct Status {
     pub cookies: Vec<Cookie>,
     /// The last cycles, newest first.
     pub cycles: Vec<CycleRecord>,
+    /// How the last successful incremental cycle found deletions: the change feed it used
+    /// (tombstones, an RFC 4533 refresh), or why it listed every user.
+    pub deletions: Option<String>,
     /// Problems of the last successful cycle, by kind.
     pub problem_counts: BTreeMap<String, i64>,
 }
@@ -447,8 +455,8 @@ impl Replica {
     pub fn cycles(&self, limit: usize) -> Result<Vec<CycleRecord>, ReplicaError> {
         let result = (|| {
             let mut stmt = self.conn.prepare(
-                "SELECT id, started_at, ended_at, kind, reason, status, added, changed, deleted, seen, users, problems, errors
-                 FROM cycles ORDER BY id DESC LIMIT ?1",
+                "SELECT id, started_at, ended_at, kind, reason, status, added, changed, deleted, seen, users, problems, errors,
+                 entries_read, deletions FROM cycles ORDER BY id DESC LIMIT ?1",
             )?;
             let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
                 let errors: String = r.get(12)?;
@@ -463,6 +471,8 @@ impl Replica {
                     changed: r.get(7)?,
                     deleted: r.get(8)?,
                     seen: r.get(9)?,
+                    entries_read: r.get(13)?,
+                    deletions: r.get(14)?,
                     users: r.get(10)?,
                     problems: r.get(11)?,
                     errors: serde_json::from_str(&errors).unwrap_or_else(|_| vec![errors]),
@@ -554,7 +564,16 @@ impl Replica {
                 let (k, n) = row?;
                 problem_counts.insert(k, n);
             }
+            let deletions: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT deletions FROM cycles WHERE status = 'ok' AND kind = 'incremental' ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
             Ok::<_, ReplicaError>((
+                deletions,
                 directory,
                 count("SELECT count(*) FROM users")?,
                 count("SELECT count(*) FROM users WHERE enabled = 1")?,
@@ -563,7 +582,7 @@ impl Replica {
                 problem_counts,
             ))
         })();
-        let (directory, users, enabled_users, pools, sip_domains, problem_counts) =
+        let (deletions, directory, users, enabled_users, pools, sip_domains, problem_counts) =
             self.wrap(result)?;
         Ok(Status {
             replica: self.path.display().to_string(),
@@ -579,6 +598,7 @@ impl Replica {
             sip_domains,
             cookies: self.cookies()?,
             cycles: self.cycles(cycles)?,
+            deletions,
             problem_counts,
         })
     }
@@ -670,7 +690,13 @@ mod tests {
             .unwrap();
         drop(conn);
         let err = Replica::open(&path).err().unwrap().to_string();
-        assert!(err.contains("newer than the 1 this ocsh knows"), "{err}");
+        assert!(
+            err.contains(&format!(
+                "newer than the {} this ocsh knows",
+                schema::VERSION
+            )),
+            "{err}"
+        );
     }
 
     #[test]

@@ -96,6 +96,11 @@ CREATE TABLE problems (
     detail  TEXT NOT NULL
 );
 "#,
+    // 2: how each cycle found deletions, and how many entries it read.
+    r#"
+ALTER TABLE cycles ADD COLUMN deletions TEXT NOT NULL DEFAULT '';
+ALTER TABLE cycles ADD COLUMN entries_read INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this ocsh writes.

@@ -21,8 +21,7 @@ use ocsh::plan::Workspace;
 use ocsh::script::docs::{ApiEntry, ApiKind, api_entries};
 use ocsh::script::{Sandbox, Session};
 
-use crate::support::harness::{Shared, Suite};
-use crate::support::{Server, ServerKind, fixtures, say};
+use crate::support::{self, Server, ServerKind, fixtures, say};
 
 const DEMO: &str = ocsh::directory::demo::DEMO_LDIF;
 
@@ -231,10 +230,8 @@ fn start_lab(name: &'static str) -> Result<ApiLab, String> {
             _server: None,
         });
     }
-    let server = match name {
-        "openldap" => Server::openldap()?,
-        "samba" => Server::samba()?,
-        other => return Err(format!("no backend {other}")),
+    let Some(server) = support::start_server(name)? else {
+        return Err(format!("{name} has no server"));
     };
     let leftovers = match server.kind {
         ServerKind::OpenLdap => fixtures::LEFTOVERS.to_string(),
@@ -261,17 +258,7 @@ fn every_documented_entry_runs_from_a_script(lab: &ApiLab) {
     ));
 }
 
-crate::cases! { ApiLab; every_documented_entry_runs_from_a_script }
-
-/// The API check on the three backends.
-pub(crate) static SUITE: Suite<ApiLab> = Suite {
-    name: "api_coverage",
-    cases,
-    start: start_lab,
-    labs: &LABS,
-};
-
-static LABS: [Shared<ApiLab>; 3] = [Shared::new(), Shared::new(), Shared::new()];
+crate::suite! { "api_coverage", ApiLab, start_lab; every_documented_entry_runs_from_a_script }
 
 /// The check itself can fail: a method named `sync` (a reserved keyword in Rhai) does not
 /// compile, whatever the engine registers.

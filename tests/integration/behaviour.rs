@@ -23,7 +23,6 @@ use ocsh::script::{Sandbox, ScriptError, ScriptErrorKind, Session};
 
 use crate::support;
 use crate::support::fixtures::{self, BULK_ON_POOL02, BULK_OU, BULK_USERS, r2_home};
-use crate::support::harness::{Shared, Suite};
 use crate::support::{Server, ServerKind, Test, say};
 
 /// Bounds every directory operation of a workspace.
@@ -304,7 +303,7 @@ fn strings(values: &[&str]) -> Vec<String> {
 // Every case, each a trial on every backend. Each uses its own users, so the order does
 // not matter, except that nothing here moves users on or off pool02, whose user count
 // `paged_iteration` checks.
-crate::cases! { Backend;
+crate::suite! { "behaviour", Backend, start_backend;
     the_ou_fix_through_the_binary,
     lookups_by_every_id_form,
     lookups_cannot_be_injected,
@@ -323,24 +322,12 @@ crate::cases! { Backend;
     tls_connections,
 }
 
-/// The suite: its cases on the three backends, each backend's fixture built once.
-pub(crate) static SUITE: Suite<Backend> = Suite {
-    name: "behaviour",
-    cases,
-    start: start_backend,
-    labs: &LABS,
-};
-
-static LABS: [Shared<Backend>; 3] = [Shared::new(), Shared::new(), Shared::new()];
-
 /// Builds a backend's fixture: in an LDIF file, or in a freshly started server.
 fn start_backend(name: &'static str) -> Result<Backend, String> {
-    match name {
-        "embedded" => Ok(Backend::embedded()),
-        "openldap" => Server::openldap().map(|server| Backend::server("openldap", server)),
-        "samba" => Server::samba().map(|server| Backend::server("samba", server)),
-        other => Err(format!("no backend {other}")),
-    }
+    Ok(match support::start_server(name)? {
+        None => Backend::embedded(),
+        Some(server) => Backend::server(name, server),
+    })
 }
 
 /// sAMAccountName, UPN, mail, `sip:` and the DN in any case and spacing all find the same

@@ -4,39 +4,17 @@ use std::collections::BTreeMap;
 use ocsh::directory::ldif;
 
 use crate::support::harness::{Case, case};
-use crate::support::{Test, root};
-
-/// The arguments of a script's first `@example` header line.
-fn example_args(path: &std::path::Path) -> Vec<String> {
-    let source = std::fs::read_to_string(path).unwrap();
-    let header = ocsh::script::header::Header::parse(&source).unwrap();
-    assert!(
-        !header.examples.is_empty(),
-        "{} has no @example line",
-        path.display()
-    );
-    header.examples[0]
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
-}
+use crate::support::{Test, root, shipped_scripts};
 
 /// Every ready script, run with its header's example against the built-in demo: plan and
 /// records, as tables and JSON. One trial per script.
 fn scripts_against_the_demo_forest() -> Vec<Case> {
-    let mut scripts: Vec<std::path::PathBuf> = std::fs::read_dir(root().join("scripts"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
-        .collect();
-    scripts.sort();
-    scripts
+    shipped_scripts()
         .into_iter()
-        .map(|path| {
-            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        .map(|(rel, extra)| {
+            let file = rel.trim_start_matches("scripts/").to_string();
+            let path = root().join(&rel);
             case(file.clone(), move || {
-                let rel = format!("scripts/{file}");
-                let extra = example_args(&path);
                 let table = Test::new().args(["run", &rel]).args(&extra).run();
                 let json = Test::new()
                     .args(["run", &rel])

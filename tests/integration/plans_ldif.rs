@@ -3,12 +3,12 @@
 //! applied with `ldapmodify` leave OpenLDAP and Samba AD exactly as `ocsh run --apply`
 //! leaves a fresh copy, and a stale export fails there on the entry changed since.
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::support::fixtures::{self, BASE};
 use crate::support::harness::{Case, case};
-use crate::support::{self, Server, ServerKind, Test, say, timed};
+use crate::support::{self, Server, ServerKind, Test, say, shipped_scripts, timed};
 use ocsh::ocs::dn::normalize;
 
 /// What one run of a client tool did.
@@ -38,35 +38,6 @@ impl Run {
 /// A run of the real binary with these arguments.
 fn ocsh(args: &[&str]) -> Test {
     Test::new().args(args)
-}
-
-/// The arguments of a script's first `@example` header line.
-fn example_args(path: &Path) -> Vec<String> {
-    let source = std::fs::read_to_string(path).unwrap();
-    let header = ocsh::script::header::Header::parse(&source).unwrap();
-    header.examples[0]
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
-}
-
-/// The shipped scripts, each with its example's arguments, in name order.
-fn shipped_scripts() -> Vec<(String, Vec<String>)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(support::root().join("scripts"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            (
-                format!("scripts/{}", p.file_name().unwrap().to_string_lossy()),
-                example_args(p),
-            )
-        })
-        .collect()
 }
 
 /// The `dn:` lines of an LDIF change file (records), decoded.

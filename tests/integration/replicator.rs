@@ -39,7 +39,6 @@ use ocsh::script::api_replicator::sync_now;
 const LEFTOVERS: &str = include_str!("../fixtures/child-domain-leftovers.ldif");
 const DEMO: &str = ocsh::directory::demo::DEMO_LDIF;
 
-use crate::support::harness::{Shared, Suite};
 use crate::support::{self, Server, Test, block_on, say};
 
 // ---------------------------------------------------------------------------------------
@@ -162,6 +161,43 @@ impl Lab {
             s.ldapmodify(&format!(
                 "dn: {dn}\nchangetype: modrdn\nnewrdn: {new_rdn}\ndeleteoldrdn: 1\n"
             ));
+        }
+    }
+
+    /// Moves `dn` below `new_parent`, keeping its RDN (servers only).
+    fn move_to(&self, dn: &str, new_parent: &str) {
+        if let Store::Server(s) = &self.store {
+            let rdn = dn.split_once(",").map_or(dn, |(r, _)| r);
+            s.ldapmodify(&format!(
+                "dn: {dn}\nchangetype: modrdn\nnewrdn: {rdn}\ndeleteoldrdn: 1\nnewsuperior: {new_parent}\n"
+            ));
+        }
+    }
+
+    /// Asserts that an incremental cycle found deletions without listing every user
+    /// (servers: tombstones, an RFC 4533 refresh) and read no more than `most` entries;
+    /// the embedded directory lists (in memory) and says so.
+    fn assert_no_listing(&self, r: &CycleReport, most: usize) {
+        if matches!(self.store, Store::Server(_)) {
+            assert!(
+                !r.deletions.starts_with("listing"),
+                "{}: {}",
+                self.name,
+                r.deletions
+            );
+            assert!(
+                r.entries_read <= most,
+                "{}: {} entries read: {r:?}",
+                self.name,
+                r.entries_read
+            );
+        } else {
+            assert!(
+                r.deletions.starts_with("listing every user"),
+                "{}: {}",
+                self.name,
+                r.deletions
+            );
         }
     }
 
@@ -290,7 +326,7 @@ fn scenario(lab: &Lab) {
         .filter(|u| u.enabled.is_none())
         .collect();
     assert!(
-        spare.len() >= 3,
+        spare.len() >= 4,
         "{name}: {} never-enabled users",
         spare.len()
     );
@@ -302,6 +338,7 @@ fn scenario(lab: &Lab) {
         lab.rename(&moved.dn, "CN=Renamed By Replicator Test");
         let r = lab.sync("incremental after a rename");
         assert_eq!((r.added, r.changed, r.deleted), (0, 1, 0), "{name}: {r:?}");
+        lab.assert_no_listing(&r, 6);
         let row = lab
             .users()
             .into_iter()
@@ -311,6 +348,32 @@ fn scenario(lab: &Lab) {
             row.dn
                 .to_lowercase()
                 .starts_with("cn=renamed by replicator test,"),
+            "{name}: {}",
+            row.dn
+        );
+    }
+
+    // A move to another OU keeps the row too, and is seen without a listing.
+    if matches!(lab.store, Store::Server(_)) {
+        let moved = &spare[3];
+        let target = if normalize(&moved.dn).unwrap().contains(",ou=leavers,") {
+            "sales"
+        } else {
+            "leavers"
+        };
+        lab.move_to(&moved.dn, &format!("OU={target},DC=example,DC=com"));
+        let r = lab.sync("incremental after a move");
+        assert_eq!((r.added, r.changed, r.deleted), (0, 1, 0), "{name}: {r:?}");
+        lab.assert_no_listing(&r, 6);
+        let row = lab
+            .users()
+            .into_iter()
+            .find(|u| u.guid == moved.guid)
+            .unwrap();
+        assert!(
+            normalize(&row.dn)
+                .unwrap()
+                .ends_with(&format!(",ou={target},dc=example,dc=com")),
             "{name}: {}",
             row.dn
         );
@@ -330,6 +393,7 @@ fn scenario(lab: &Lab) {
         (CycleKind::Incremental, 0, 0, 1),
         "{name}: {deleted:?}"
     );
+    lab.assert_no_listing(&deleted, 6);
     assert!(
         !lab.users().iter().any(|u| same_dn(&u.dn, &gone.dn)),
         "{name}: {} is still there",
@@ -459,25 +523,13 @@ fn scenario(lab: &Lab) {
 // The tests
 // ---------------------------------------------------------------------------------------
 
-crate::cases! { Lab; scenario }
-
-/// The scenario on the three backends, each on a lab of its own.
-pub(crate) static SUITE: Suite<Lab> = Suite {
-    name: "replicator",
-    cases,
-    start: start_lab,
-    labs: &LABS,
-};
-
-static LABS: [Shared<Lab>; 3] = [Shared::new(), Shared::new(), Shared::new()];
+crate::suite! { "replicator", Lab, start_lab; scenario }
 
 fn start_lab(name: &'static str) -> Result<Lab, String> {
-    match name {
-        "embedded" => Ok(Lab::embedded()),
-        "openldap" => Server::openldap().map(|server| Lab::server("openldap", server)),
-        "samba" => Server::samba().map(|server| Lab::server("samba", server)),
-        other => Err(format!("no backend {other}")),
-    }
+    Ok(match support::start_server(name)? {
+        None => Lab::embedded(),
+        Some(server) => Lab::server(name, server),
+    })
 }
 
 /// A directory that fails the incremental read on demand, to interrupt a cycle half-way.
@@ -697,10 +749,61 @@ fn tables_fit_the_terminal_width() {
     );
 }
 
-crate::tests![
-    a_failed_cycle_changes_nothing,
+/// OpenLDAP without the syncprov overlay has no change feed: an incremental cycle lists
+/// every user to find a deletion, and `ocsh replicator status` says so.
+fn without_syncprov_lists_and_says_so(lab: &Lab) {
+    lab.sync("first");
+    let gone = lab
+        .users()
+        .into_iter()
+        .find(|u| u.enabled.is_none() && normalize(&u.dn).unwrap().contains(",ou="))
+        .unwrap();
+    lab.delete(&gone.dn);
+    let r = lab.sync("after a delete");
+    assert_eq!((r.kind, r.deleted), (CycleKind::Incremental, 1), "{r:?}");
+    assert!(
+        r.deletions
+            .contains("listing every user: the server does not offer RFC 4533 content sync"),
+        "{}",
+        r.deletions
+    );
+    assert!(r.entries_read > r.users, "{r:?}");
+    lab.ocsh(&["replicator", "status"])
+        .stdout_has("Deletions")
+        .stdout_has("listing every user")
+        .run();
+}
+
+fn start_slapd_without_syncprov() -> Result<Lab, String> {
+    Server::openldap_with(&[("SYNCPROV", "0")]).map(|server| Lab::server("openldap", server))
+}
+
+/// The plain tests, and the one that needs a slapd of its own (without syncprov).
+pub(crate) fn trials() -> Vec<libtest_mimic::Trial> {
+    let plain = |name: &'static str, f: fn()| support::harness::plain(module_path!(), name, f);
+    #[allow(unused_mut)] // the SIGTERM test is Unix-only
+    let mut all = vec![
+        plain(
+            "a_failed_cycle_changes_nothing",
+            a_failed_cycle_changes_nothing,
+        ),
+        plain(
+            "an_entry_added_by_hand_is_found",
+            an_entry_added_by_hand_is_found,
+        ),
+        plain(
+            "tables_fit_the_terminal_width",
+            tables_fit_the_terminal_width,
+        ),
+        support::harness::own_server(
+            module_path!(),
+            "openldap",
+            "without_syncprov_lists_and_says_so",
+            start_slapd_without_syncprov,
+            without_syncprov_lists_and_says_so,
+        ),
+    ];
     #[cfg(unix)]
-    run_stops_on_sigterm,
-    an_entry_added_by_hand_is_found,
-    tables_fit_the_terminal_width,
-];
+    all.push(plain("run_stops_on_sigterm", run_stops_on_sigterm));
+    all
+}

@@ -10,6 +10,9 @@
 #   TLSPORT=3636           ldaps; set TLSPORT= (empty) to switch TLS off entirely
 #   OCSH_TEST_PASSWORD     password of the bind DN (default Passw0rd!Lab)
 #   SUFFIX=DC=example,DC=com   (the schema/layout assume example.com; change with care)
+#   SYNCPROV=1             load the syncprov overlay with a sessionlog (the suffix carries
+#                          contextCSN, RFC 4533 refreshes report deletions); SYNCPROV=0 leaves
+#                          it out, for the fallback a replicator must still handle
 #   DEBUGLEVEL=0           slapd -d level, output goes to DIR/slapd.log (e.g. 256 = stats)
 #   SLAPD=/usr/sbin/slapd
 #
@@ -28,6 +31,20 @@ PASS=${OCSH_TEST_PASSWORD:-'Passw0rd!Lab'}
 SUFFIX=${SUFFIX:-DC=example,DC=com}
 SLAPD=${SLAPD:-/usr/sbin/slapd}
 BINDDN="CN=Administrator,CN=Users,$SUFFIX"
+SYNCPROV=${SYNCPROV:-1}
+SYNCMOD=""; SYNCOVL=""; SLAPADD_CSN=""
+if [ "$SYNCPROV" = 1 ]; then
+  SYNCMOD="olcModuleLoad: syncprov"
+  # The sessionlog keeps the last 10,000 deletions (and renames out of scope), so a refresh
+  # from a cookie names the deleted entryUUIDs instead of sending every entry present.
+  SYNCOVL="dn: olcOverlay={1}syncprov,olcDatabase={1}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcSyncProvConfig
+olcOverlay: {1}syncprov
+olcSpCheckpoint: 100 1
+olcSpSessionlog: 10000"
+  SLAPADD_CSN="-w"   # write contextCSN for the base entries, so it is there from the start
+fi
 MARKER=.ocsh-openldap-lab
 export PATH=$PATH:/usr/sbin:/sbin
 # Progress goes to stdout; a reader that stops early (| head -1) must not kill the setup
@@ -83,6 +100,7 @@ cn: module{0}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: back_mdb
 olcModuleLoad: constraint
+$SYNCMOD
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -123,6 +141,7 @@ olcSizeLimit: size.soft=1000 size.hard=1000 size.pr=unlimited size.prtotal=unlim
 olcDbIndex: objectClass eq
 olcDbIndex: cn,sAMAccountName,userPrincipalName,mail,msRTCSIP-PrimaryUserAddress eq
 olcDbIndex: msRTCSIP-UserEnabled,msRTCSIP-PrimaryHomeServer eq
+olcDbIndex: entryCSN,entryUUID eq
 olcAccess: {0}to attrs=userPassword by self write by anonymous auth by * none
 olcAccess: {1}to * by dn.exact="$BINDDN" write by users read by * none
 
@@ -133,6 +152,8 @@ objectClass: olcConstraintConfig
 olcOverlay: {0}constraint
 olcConstraintAttribute: msRTCSIP-PrimaryHomeServer uri "ldap:///$SUFFIX?entryDN?sub?(objectClass=*)"
 olcConstraintAttribute: msRTCSIP-TargetHomeServer uri "ldap:///$SUFFIX?entryDN?sub?(objectClass=*)"
+
+$SYNCOVL
 LDIF
 
 # Base entries: the domain, the Administrator, and both places where OCS keeps its pools:
@@ -192,7 +213,7 @@ LDIF
 
 slapadd -n0 -F "$LAB/slapd.d" -l "$LAB/config.ldif" -q 2>"$LAB/run/slapadd.log" \
   || { echo "slapadd of cn=config failed:" >&2; cat "$LAB/run/slapadd.log" >&2; exit 1; }
-slapadd -n1 -F "$LAB/slapd.d" -l "$LAB/base.ldif" -q 2>>"$LAB/run/slapadd.log" \
+slapadd -n1 -F "$LAB/slapd.d" -l "$LAB/base.ldif" -q $SLAPADD_CSN 2>>"$LAB/run/slapadd.log" \
   || { echo "slapadd of the base entries failed:" >&2; cat "$LAB/run/slapadd.log" >&2; exit 1; }
 t1=$(now)
 

@@ -64,14 +64,30 @@ pub fn table(module_path: &str, table: &str, rows: Vec<Case>) -> Vec<Trial> {
         .collect()
 }
 
-/// The cases of a cross-backend suite, each a `fn(&Lab)`: one trial per case and backend,
-/// named `backend::module::case`.
+/// A cross-backend suite: `crate::suite! { "name", Lab, start; case, case, ... }` makes
+/// the module's `SUITE` (see [`Suite`]): each case a `fn(&Lab)`, one trial per case and
+/// backend named `backend::name::case`, on a lab per backend that `start(backend)` builds.
 #[macro_export]
-macro_rules! cases {
-    ($lab:ty; $($name:ident),* $(,)?) => {
-        pub(crate) fn cases() -> Vec<$crate::support::harness::Named<$lab>> {
-            vec![$((stringify!($name), $name as fn(&$lab))),*]
+macro_rules! suite {
+    ($name:literal, $lab:ty, $start:path; $($case:ident),* $(,)?) => {
+        fn cases() -> Vec<$crate::support::harness::Named<$lab>> {
+            vec![$((stringify!($case), $case as fn(&$lab))),*]
         }
+
+        /// This module's cases on the three backends, each backend's lab built once.
+        pub(crate) static SUITE: $crate::support::harness::Suite<$lab> =
+            $crate::support::harness::Suite {
+                name: $name,
+                cases,
+                start: $start,
+                labs: &LABS,
+            };
+
+        static LABS: [$crate::support::harness::Shared<$lab>; 3] = [
+            $crate::support::harness::Shared::new(),
+            $crate::support::harness::Shared::new(),
+            $crate::support::harness::Shared::new(),
+        ];
     };
 }
 

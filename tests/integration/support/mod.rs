@@ -198,6 +198,42 @@ impl ServerEnv {
     }
 }
 
+/// The server of a backend, started: `None` for the embedded directory (no server).
+pub fn start_server(backend: &str) -> Result<Option<Server>, String> {
+    match backend {
+        "embedded" => Ok(None),
+        "openldap" => Server::openldap().map(Some),
+        "samba" => Server::samba().map(Some),
+        other => Err(format!("no backend {other}")),
+    }
+}
+
+/// The shipped scripts (`scripts/*.rhai`, relative to the repository root), each with the
+/// arguments of its first `@example` header line, in name order.
+pub fn shipped_scripts() -> Vec<(String, Vec<String>)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let source = std::fs::read_to_string(p).unwrap();
+            let header = ocsh::script::header::Header::parse(&source).unwrap();
+            let example = header
+                .examples
+                .first()
+                .unwrap_or_else(|| panic!("{} has no @example line", p.display()));
+            (
+                format!("scripts/{}", p.file_name().unwrap().to_string_lossy()),
+                example.split_whitespace().map(str::to_string).collect(),
+            )
+        })
+        .collect()
+}
+
 /// A loopback TCP port nothing listens on now (the system picks it).
 fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
@@ -345,6 +381,11 @@ impl Server {
     /// A fresh slapd in a new temp dir, on two free loopback ports the system picks: fixed
     /// ports collide when two suites or two checkouts run at once.
     pub fn openldap() -> Result<Server, String> {
+        Server::openldap_with(&[])
+    }
+
+    /// The same, with more settings for `openldap-setup.sh` (`SYNCPROV=0`: no syncprov).
+    pub fn openldap_with(vars: &[(&str, &str)]) -> Result<Server, String> {
         let (port, tls_port) = (free_port()?, free_port()?);
         let temp = tempfile::Builder::new()
             .prefix("ocsh-slapd-")
@@ -358,7 +399,10 @@ impl Server {
             &[
                 ("PORT", port.to_string()),
                 ("TLSPORT", tls_port.to_string()),
-            ],
+            ]
+            .into_iter()
+            .chain(vars.iter().map(|(k, v)| (*k, v.to_string())))
+            .collect::<Vec<_>>(),
         )
     }
 
