@@ -95,6 +95,14 @@ pub enum Error {
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// `ocsh test`: some cases failed (each was reported already).
+    #[error("{failed} of {total} case(s) failed")]
+    TestsFailed {
+        /// Cases that failed.
+        failed: usize,
+        /// Cases run.
+        total: usize,
+    },
     /// The blast-radius guard refused the apply before the first write.
     #[error("refused: {0}")]
     Guard(crate::plan::guard::TooDestructive),
@@ -161,7 +169,8 @@ impl Error {
             Error::Replica(_)
             | Error::Journal { .. }
             | Error::JournalRead(_)
-            | Error::Io { .. } => exit::FAILURE,
+            | Error::Io { .. }
+            | Error::TestsFailed { .. } => exit::FAILURE,
             Error::Partial { .. } => exit::PARTIAL,
             Error::Guard(_) => exit::REFUSED,
         }

@@ -95,7 +95,13 @@ pub enum Command {
         /// A folder of snippet modules for `import` (repeatable; also OCSH_LIB).
         #[arg(long = "lib", value_name = "DIR")]
         lib: Vec<PathBuf>,
+        /// Also fail on a script that declares no reach (`@writes`, `@scope` or `@max`).
+        #[arg(long)]
+        strict: bool,
     },
+    /// Run a library's test cases (`*.case.toml`): each script in plan mode against its
+    /// fixture, compared with the expected plan and records.
+    Test(Box<super::tester::TestArgs>),
     /// Print the script API reference, generated from the engine (docs/api.md).
     Docs {
         /// Also write a Rhai definition file (ocsh.d.rhai) for editor completion here.

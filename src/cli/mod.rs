@@ -8,6 +8,7 @@ pub mod output;
 pub mod repl;
 pub mod replicator;
 pub mod show;
+pub mod tester;
 pub mod undo;
 
 use std::io::{IsTerminal, Write};
@@ -62,7 +63,8 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<(), Error> 
     match command {
         Command::Repl(args) => repl::repl(&args, out),
         Command::Run(args) => run(&args, out),
-        Command::Check { files, lib } => check(&files, &lib, out),
+        Command::Check { files, lib, strict } => check(&files, &lib, strict, out),
+        Command::Test(args) => tester::main(&args, out),
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
         Command::Demo { file, force } => write_demo(&file, force, out),
         Command::Replicator { command } => replicator::main(*command, out),
@@ -243,6 +245,9 @@ pub fn run_source(
         Format::Table => Box::new(std::io::stdout()),
         Format::Json | Format::Csv | Format::Ldif => Box::new(std::io::stderr()),
     };
+    let header = Header::parse(source).map_err(|e| Error::Usage(format!("{name}: header {e}")))?;
+    let mut ws = ws;
+    ws.declare_reach(&header.reach);
     let mut session = Session::new(ws, params, limits, printed);
     let result = session.run(name, source);
     let records = session.take_records();
@@ -287,6 +292,20 @@ pub fn run_source(
             }
         }
         _ => {}
+    }
+    // The declared reach, beside the guard: refused after the plan is shown (its header
+    // names the reach), with or without --apply.
+    if let Err(e) = enforce_reach(ws.plan(), name) {
+        if format == Format::Json {
+            let doc = serde_json::json!({
+                "directory": directory,
+                "records": output::records_json(&records),
+                "plan": plan_json,
+                "error": e.to_string(),
+            });
+            write_out(out, &format!("{doc:#}\n"))?;
+        }
+        return Err(e);
     }
     let mut report_json = serde_json::Value::Null;
     let mut outcome = Ok(());
@@ -370,6 +389,20 @@ pub(crate) fn apply_outcome(report: &crate::plan::ApplyReport) -> Result<(), Err
     })
 }
 
+/// Refuses (exit 4) a plan that goes beyond a reach its scripts declared; `name` is the
+/// script (or session) the refusal is reported for.
+pub(crate) fn enforce_reach(plan: &crate::plan::Plan, name: &str) -> Result<(), Error> {
+    crate::plan::reach::check(plan).map_err(|r| {
+        Error::Script(crate::script::ScriptError {
+            kind: crate::script::ScriptErrorKind::Refused,
+            file: name.to_string(),
+            line: None,
+            column: None,
+            message: r.to_string(),
+        })
+    })
+}
+
 /// Writes the workspace's plan through the write-ahead journal (an unwritable journal
 /// stops the apply before anything is written and keeps the plan staged), showing
 /// progress on a terminal. The report says what landed, also when the journal failed
@@ -379,6 +412,8 @@ pub fn apply_plan(
     settings: &ApplySettings,
     script: Option<&str>,
 ) -> Result<crate::plan::ApplyReport, Error> {
+    // Before the journal and the first write: a plan beyond its reach writes nothing.
+    enforce_reach(ws.plan(), "the plan")?;
     let journal_path = journal_path(settings)?;
     let mut journal = Journal::open(&journal_path).map_err(not_started)?;
     let info = RunInfo {
@@ -480,6 +515,7 @@ fn confirm(question: &str) -> Result<bool, Error> {
 fn check(
     files: &[std::path::PathBuf],
     lib: &[std::path::PathBuf],
+    strict: bool,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let sandbox = Sandbox {
@@ -497,13 +533,20 @@ fn check(
     for f in files {
         let name = f.display().to_string();
         let source = read_script(f)?;
+        let error = |message: String| crate::script::ScriptError {
+            kind: crate::script::ScriptErrorKind::Script,
+            file: name.clone(),
+            line: None,
+            column: None,
+            message,
+        };
         let result = Header::parse(&source)
-            .map_err(|e| crate::script::ScriptError {
-                kind: crate::script::ScriptErrorKind::Script,
-                file: name.clone(),
-                line: None,
-                column: None,
-                message: format!("header {e}"),
+            .map_err(|e| error(format!("header {e}")))
+            .and_then(|h| match strict && !h.reach.is_declared() {
+                true => Err(error(
+                    "declares no reach: --strict needs @writes (or @writes none), @scope or @max in its //! header".into(),
+                )),
+                false => Ok(()),
             })
             .and_then(|_| session.check(&name, &source));
         match result {

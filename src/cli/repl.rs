@@ -288,7 +288,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<(), Error> {
                 }
                 "apply" => repl_apply(&mut rl, &session, &resolved, &apply_settings, out)?,
                 "load" => match read_script(std::path::Path::new(arg)) {
-                    Ok(source) => eval(&mut session, arg, &source, out),
+                    Ok(source) => load(&mut session, arg, &source, out),
                     Err(e) => {
                         let _ = writeln!(out, "error: {e}");
                     }
@@ -317,6 +317,29 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<(), Error> {
         eval(&mut session, &format!("<input {count}>"), &input, out);
     }
     Ok(())
+}
+
+/// `:load FILE`: the file's declared reach bounds the session's plan from then on (with
+/// any reach loaded before), the file runs, and a plan beyond a reach is reported at once
+/// (`:apply` refuses it).
+fn load(session: &mut Session, name: &str, source: &str, out: &mut dyn Write) {
+    let header = match crate::script::header::Header::parse(source) {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = writeln!(out, "error: {name}: header {e}");
+            return;
+        }
+    };
+    session.host().ws.borrow_mut().declare_reach(&header.reach);
+    eval(session, name, source, out);
+    let host = session.host().clone();
+    let ws = host.ws.borrow();
+    if let Err(e) = super::enforce_reach(ws.plan(), name) {
+        let _ = writeln!(
+            out,
+            "{e}\n:apply refuses this plan; :discard drops the staged changes"
+        );
+    }
 }
 
 /// `:plan`, `:plan ldif` and `:plan ldif FILE`: what to print.
@@ -410,6 +433,10 @@ fn repl_apply(
         return Ok(());
     }
     let _ = write!(out, "{}", render::plan_text(ws.plan(), &ws.describe()));
+    if let Err(e) = super::enforce_reach(ws.plan(), "the session") {
+        let _ = writeln!(out, "{e}\nthe changes stay staged; :discard drops them");
+        return Ok(());
+    }
     if let Err(e) = crate::plan::guard::check(ws.plan(), settings.limit) {
         let _ = writeln!(
             out,

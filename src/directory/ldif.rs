@@ -231,6 +231,124 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Entry>, DirError> {
     Ok(entries)
 }
 
+/// One `changetype: modify` record of a change file: the entry and its operations, each
+/// `(operation, attribute, values)` with the operation `add`, `delete` or `replace`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModifyRecord {
+    /// The entry's DN.
+    pub dn: String,
+    /// The operations in file order.
+    pub ops: Vec<(String, String, Vec<String>)>,
+}
+
+/// Parses an LDIF change file of `changetype: modify` records, the form `ocsh run
+/// --format ldif` writes (comments and folding allowed). Other change types, a value line
+/// of another attribute than its operation's, or an operation not ended by `-` are errors
+/// naming the line.
+pub fn parse_modify_records(text: &str, source: &str) -> Result<Vec<ModifyRecord>, DirError> {
+    let err = |line: usize, message: String| DirError::Ldif {
+        path: source.to_string(),
+        line,
+        message,
+    };
+    let as_text = |value: Value, line: usize| match value {
+        Value::Text(t) => Ok(t),
+        Value::Bytes(b) => String::from_utf8(b)
+            .map_err(|_| err(line, "a base64 value that is not UTF-8 text".into())),
+    };
+    let mut out = Vec::new();
+    let mut version_allowed = true;
+    for record in split_records(text, source)? {
+        let mut lines = record.iter().filter(|l| !l.comment).peekable();
+        let Some(first) = lines.peek() else {
+            continue;
+        };
+        if version_allowed {
+            version_allowed = false;
+            let (name, value) = parse_line(first, source)?;
+            if name.eq_ignore_ascii_case("version") {
+                if as_text(value, first.line)?.trim() != "1" {
+                    return Err(err(first.line, "only 'version: 1' exists".into()));
+                }
+                lines.next();
+            }
+        }
+        let Some(dn_line) = lines.next() else {
+            continue;
+        };
+        let (name, value) = parse_line(dn_line, source)?;
+        if !name.eq_ignore_ascii_case("dn") {
+            return Err(err(
+                dn_line.line,
+                format!("expected 'dn:' to start a change record, found '{name}:'"),
+            ));
+        }
+        let dn = as_text(value, dn_line.line)?;
+        Dn::parse(&dn).map_err(|e| err(dn_line.line, e.to_string()))?;
+        let Some(ct_line) = lines.next() else {
+            return Err(err(
+                dn_line.line,
+                "a change record needs 'changetype: modify' after its dn: line".into(),
+            ));
+        };
+        let (name, value) = parse_line(ct_line, source)?;
+        let kind = as_text(value, ct_line.line)?;
+        if !name.eq_ignore_ascii_case("changetype") || !kind.trim().eq_ignore_ascii_case("modify") {
+            return Err(err(
+                ct_line.line,
+                format!(
+                    "expected 'changetype: modify', found '{name}: {}'",
+                    shorten(&kind)
+                ),
+            ));
+        }
+        let mut ops = Vec::new();
+        let mut open: Option<(usize, String, String, Vec<String>)> = None;
+        for line in lines {
+            if line.text == "-" {
+                let Some((_, op, attr, values)) = open.take() else {
+                    return Err(err(line.line, "'-' with no operation to end".into()));
+                };
+                ops.push((op, attr, values));
+                continue;
+            }
+            let (name, value) = parse_line(line, source)?;
+            let value = as_text(value, line.line)?;
+            match &mut open {
+                None => {
+                    let op = name.to_ascii_lowercase();
+                    if !matches!(op.as_str(), "add" | "delete" | "replace") {
+                        return Err(err(
+                            line.line,
+                            format!("expected 'add:', 'delete:' or 'replace:', found '{name}:'"),
+                        ));
+                    }
+                    open = Some((line.line, op, value.trim().to_string(), Vec::new()));
+                }
+                Some((_, _, attr, values)) => {
+                    if !name.eq_ignore_ascii_case(attr) {
+                        return Err(err(
+                            line.line,
+                            format!(
+                                "a value of '{name}' inside the operation on '{attr}' (is the '-' line missing?)"
+                            ),
+                        ));
+                    }
+                    values.push(value);
+                }
+            }
+        }
+        if let Some((line, op, attr, _)) = open {
+            return Err(err(
+                line,
+                format!("the '{op}: {attr}' operation is not ended by a '-' line"),
+            ));
+        }
+        out.push(ModifyRecord { dn, ops });
+    }
+    Ok(out)
+}
+
 /// Unfolds lines and groups them into records separated by blank lines.
 fn split_records(text: &str, source: &str) -> Result<Vec<Vec<Logical>>, DirError> {
     let mut records = Vec::new();
@@ -793,6 +911,49 @@ objectClass: domainDNS
             let text = String::from_utf8_lossy(&spliced);
             let _ = parse(&text, "t.ldif");
             let _ = decode_bytes(&spliced, "t.ldif");
+        }
+    }
+
+    #[test]
+    fn modify_records_are_read_and_bad_ones_name_their_line() {
+        let text = "version: 1\n# c\n\n# jdoe\ndn: CN=a,DC=x\nchangetype: modify\ndelete: f\nf: 1\n-\nadd: f\nf: 2\n-\n";
+        let recs = parse_modify_records(text, "p.ldif").unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].dn, "CN=a,DC=x");
+        assert_eq!(
+            recs[0].ops,
+            [
+                ("delete".to_string(), "f".to_string(), vec!["1".to_string()]),
+                ("add".to_string(), "f".to_string(), vec!["2".to_string()])
+            ]
+        );
+        for (bad, line, message) in [
+            ("dn: CN=a,DC=x\ncn: a\n", 2, "expected 'changetype: modify'"),
+            (
+                "dn: CN=a,DC=x\nchangetype: modify\nadd: f\nf: 1\n",
+                3,
+                "not ended by a '-'",
+            ),
+            (
+                "dn: CN=a,DC=x\nchangetype: modify\nadd: f\ng: 1\n-\n",
+                4,
+                "a value of 'g'",
+            ),
+            ("cn: a\n", 1, "expected 'dn:'"),
+            (
+                "dn: CN=a,DC=x\nchangetype: modify\nfrob: f\n-\n",
+                3,
+                "expected 'add:'",
+            ),
+            (
+                "dn: CN=a,DC=x\nchangetype: modify\nno colon here\n",
+                3,
+                "no ':'",
+            ),
+        ] {
+            let e = parse_modify_records(bad, "p.ldif").unwrap_err().to_string();
+            assert!(e.contains(&format!("p.ldif:{line}:")), "{bad:?}: {e}");
+            assert!(e.contains(message), "{bad:?}: {e}");
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod destructive;
 pub mod dn;
 pub mod flags;
 pub mod pool;
+pub mod reach;
 pub mod replicator;
 pub mod sip;
 pub mod user;

@@ -31,6 +31,9 @@ pub fn plan_ldif(plan: &Plan, directory: &str) -> String {
         "# Each record deletes the values the change was planned against and adds the new\n\
          # ones: an entry changed since then is refused, as ocsh's own --apply would refuse it.\n",
     );
+    for r in plan.reaches() {
+        out.push_str(&comment(&format!("Declared reach: {}", r.describe())));
+    }
     if plan.settings_change().is_some() {
         out.push_str(
             "# Not included: the replicator settings change (it is written to the replica\n\

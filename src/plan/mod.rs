@@ -8,6 +8,7 @@ pub mod error;
 pub mod guard;
 pub mod journal;
 pub mod ldif;
+pub mod reach;
 pub mod render;
 pub mod terminal;
 pub mod undo;
@@ -83,12 +84,27 @@ pub struct Plan {
     users: HashMap<String, (usize, OcsUser, OcsUser)>,
     /// The replicator's settings, when a script changed them.
     settings: Option<SettingsChange>,
+    /// The reaches the run's scripts declared; the plan must stay within each.
+    reaches: Vec<crate::ocs::reach::Reach>,
 }
 
 impl Plan {
     /// True when nothing is staged.
     pub fn is_empty(&self) -> bool {
         self.entries.iter().all(|e| e.changes.is_empty()) && self.settings.is_none()
+    }
+
+    /// Bounds the plan by `reach` (a declared one; an undeclared reach bounds nothing). It
+    /// stays when the changes are discarded: it belongs to the session's scripts.
+    pub fn declare_reach(&mut self, reach: &crate::ocs::reach::Reach) {
+        if reach.is_declared() && !self.reaches.contains(reach) {
+            self.reaches.push(reach.clone());
+        }
+    }
+
+    /// The declared reaches the plan must stay within.
+    pub fn reaches(&self) -> &[crate::ocs::reach::Reach] {
+        &self.reaches
     }
 
     /// The staged change of the replicator's settings, if any.

@@ -67,6 +67,9 @@ pub fn plan_text(plan: &Plan, directory: &str) -> String {
         "Plan against {directory}: {} change(s) to {what}\n",
         plan.change_count()
     );
+    for r in plan.reaches() {
+        out.push_str(&format!("Declared reach: {}\n", r.describe()));
+    }
     for e in plan.entries() {
         out.push_str(&entry_text(e));
     }

@@ -239,6 +239,11 @@ impl Workspace {
         self.dir.describe()
     }
 
+    /// Bounds the plan by a script's declared reach ([`Plan::declare_reach`]).
+    pub fn declare_reach(&mut self, reach: &crate::ocs::reach::Reach) {
+        self.plan.declare_reach(reach);
+    }
+
     /// The naming contexts.
     pub fn root(&self) -> &RootInfo {
         &self.root

@@ -7,9 +7,17 @@
 //! //! @param pool    default=pool01  pool for rows that name none
 //! //! @param limit   int default=0   stop after this many users (0: no limit)
 //! //! @example --param file=users.csv --allow-read users.csv
+//! @writes enabled, sip, home_server, flags
+//! @scope OU=Sales,DC=example,DC=com
+//! @max 500
 //! ```
+//!
+//! `@writes`, `@scope` and `@max` declare the script's reach ([`Reach`]): a plan that goes
+//! beyond it is refused before anything is written.
 
 use rhai::{Dynamic, Map};
+
+use crate::ocs::reach::Reach;
 
 /// The type of a parameter's value in `params`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,10 +54,13 @@ pub struct Header {
     pub params: Vec<ParamSpec>,
     /// Example arguments, as typed after `ocsh run SCRIPT`.
     pub examples: Vec<String>,
+    /// What the script declares it may change (`@writes`, `@scope`, `@max`).
+    pub reach: Reach,
 }
 
 impl Header {
-    /// Reads the header of `source`; a malformed `@param` line is an error naming it.
+    /// Reads the header of `source`; a malformed `@param`, `@writes`, `@scope` or `@max`
+    /// line is an error naming it.
     pub fn parse(source: &str) -> Result<Header, String> {
         let mut h = Header::default();
         let mut text = Vec::new();
@@ -61,6 +72,18 @@ impl Header {
             if let Some(spec) = rest.strip_prefix("@param") {
                 h.params
                     .push(parse_param(spec).map_err(|e| format!("line {}: {e}", i + 1))?);
+            } else if let Some(list) = rest.strip_prefix("@writes") {
+                h.reach
+                    .add_writes(list)
+                    .map_err(|e| format!("line {}: {e}", i + 1))?;
+            } else if let Some(dn) = rest.strip_prefix("@scope") {
+                h.reach
+                    .add_scope(dn)
+                    .map_err(|e| format!("line {}: @scope: {e}", i + 1))?;
+            } else if let Some(n) = rest.strip_prefix("@max") {
+                h.reach
+                    .set_max(n)
+                    .map_err(|e| format!("line {}: {e}", i + 1))?;
             } else if let Some(ex) = rest.strip_prefix("@example") {
                 h.examples.push(ex.trim().to_string());
             } else {
@@ -157,6 +180,9 @@ impl Header {
                 };
                 out.push_str(&format!("  {}{tags}\n      {}\n", p.name, p.description));
             }
+        }
+        if self.reach.is_declared() {
+            out.push_str(&format!("\nReach: {}\n", self.reach.describe()));
         }
         for e in &self.examples {
             out.push_str(&format!("\nExample:\n  ocsh run {script} {e}\n"));
@@ -273,5 +299,31 @@ mod tests {
                 .to_string(),
             "1"
         );
+    }
+
+    #[test]
+    fn reach_lines_are_parsed_and_bad_ones_name_their_line() {
+        let h = Header::parse(
+            "//! Fix.\n//! @writes home_server\n//! @writes msRTCSIP-OptionFlags\n//! @scope OU=Migrated,DC=example,DC=com\n//! @max 100\n",
+        )
+        .unwrap();
+        assert_eq!(
+            h.reach.describe(),
+            "writes msRTCSIP-PrimaryHomeServer, msRTCSIP-OptionFlags; within OU=Migrated,DC=example,DC=com; at most 100 entries"
+        );
+        assert!(
+            h.help("s.rhai")
+                .contains("\nReach: writes msRTCSIP-PrimaryHomeServer")
+        );
+        assert!(!Header::parse("//! x\n").unwrap().reach.is_declared());
+        for (text, message) in [
+            ("//! x\n//! @writes mail\n", "line 2: @writes \"mail\""),
+            ("//! @scope not a dn\n", "line 1: @scope: invalid DN"),
+            ("//! x\n//!\n//! @max -3\n", "line 3: @max \"-3\""),
+            ("//! @max 3\n//! @max 4\n", "line 2: @max is declared twice"),
+        ] {
+            let e = Header::parse(text).unwrap_err();
+            assert!(e.contains(message), "{text:?}: {e}");
+        }
     }
 }

@@ -208,4 +208,12 @@ mod tests {
         let embedded: Vec<String> = STDLIB.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(on_disk, embedded);
     }
+
+    #[test]
+    fn every_stdlib_module_declares_its_reach() {
+        for (name, text) in STDLIB {
+            let header = crate::script::header::Header::parse(text).unwrap();
+            assert!(header.reach.is_declared(), "{name} declares no reach");
+        }
+    }
 }

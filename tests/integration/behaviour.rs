@@ -166,6 +166,32 @@ impl Backend {
 
     /// An entry read without ocsh's directory layer: `ldapsearch` on a server, the LDIF
     /// file parsed from disk for the embedded backend.
+    /// The `ocsh run` arguments that reach this backend, and the password for
+    /// OCSH_PASSWORD on a server.
+    fn binary_args(&self) -> (Vec<String>, Option<String>) {
+        match &self.store {
+            Store::Embedded { path, .. } => {
+                (vec!["--directory".into(), path.display().to_string()], None)
+            }
+            Store::Server(s) => {
+                let mut a = vec![
+                    "--directory".into(),
+                    s.env.ldap_url.clone(),
+                    "--bind-dn".into(),
+                    s.env.bind_dn.clone(),
+                ];
+                if let Some(ca) = &s.env.ca_cert {
+                    a.extend([
+                        "--starttls".into(),
+                        "--ca-file".into(),
+                        ca.display().to_string(),
+                    ]);
+                }
+                (a, Some(s.env.password.clone()))
+            }
+        }
+    }
+
     fn raw(&self, dn: &str) -> Entry {
         match &self.store {
             Store::Server(s) => s
@@ -320,6 +346,7 @@ crate::suite! { "behaviour", Backend, start_backend;
     bulk_enable_of_360_users_in_one_page,
     a_missing_ou_is_an_error,
     tls_connections,
+    a_plan_beyond_its_declared_reach_is_refused,
 }
 
 /// Builds a backend's fixture: in an LDIF file, or in a freshly started server.
@@ -525,27 +552,7 @@ fn the_ou_fix_through_the_binary(b: &Backend) {
         "{}/scripts/fix-ou-home-server.rhai",
         env!("CARGO_MANIFEST_DIR")
     );
-    let (mut args, password): (Vec<String>, Option<String>) = match &b.store {
-        Store::Embedded { path, .. } => {
-            (vec!["--directory".into(), path.display().to_string()], None)
-        }
-        Store::Server(s) => {
-            let mut a = vec![
-                "--directory".into(),
-                s.env.ldap_url.clone(),
-                "--bind-dn".into(),
-                s.env.bind_dn.clone(),
-            ];
-            if let Some(ca) = &s.env.ca_cert {
-                a.extend([
-                    "--starttls".into(),
-                    "--ca-file".into(),
-                    ca.display().to_string(),
-                ]);
-            }
-            (a, Some(s.env.password.clone()))
-        }
-    };
+    let (mut args, password) = b.binary_args();
     args.extend(["--journal".into(), journal.display().to_string()]);
     let ocsh = |extra: &[&str]| {
         let t = Test::new().arg("run").arg(&script).args(&args).args(extra);
@@ -1142,3 +1149,89 @@ crate::tests![
     embedded_apply_keeps_a_change_made_to_the_file_meanwhile,
     a_home_server_in_another_spelling_is_no_change,
 ];
+
+/// A script whose plan goes beyond its declared reach: an attribute outside `@writes`, an
+/// entry outside `@scope`, more entries than `@max`. Each `--apply --yes` is refused with
+/// exit 4 naming the entries and the bound, and no entry changes; the same plan within
+/// its reach is planned normally.
+fn a_plan_beyond_its_declared_reach_is_refused(b: &Backend) {
+    let toggle = |dns: &[&str]| -> String {
+        dns.iter()
+            .map(|dn| format!("let u = user({dn:?}); u.federation = !u.federation;\n"))
+            .collect()
+    };
+    let (args, password) = b.binary_args();
+    let users = [GRACE, NADIA, SOPHIE];
+    let before: Vec<Entry> = users.iter().map(|dn| b.raw(dn)).collect();
+    let rows: [(&str, String, Vec<String>); 3] = [
+        (
+            "//! @writes enabled, flags\n",
+            toggle(&[GRACE]),
+            vec![format!(
+                "{GRACE}: writes msRTCSIP-FederationEnabled (not in @writes)"
+            )],
+        ),
+        (
+            "//! @writes federation\n//! @scope OU=Support,DC=example,DC=com\n",
+            toggle(&[GRACE, SOPHIE]),
+            vec![format!("{SOPHIE}: outside every @scope")],
+        ),
+        (
+            "//! @writes federation\n//! @max 2\n",
+            toggle(&users),
+            vec!["3 entries changed, more than @max 2".to_string()],
+        ),
+    ];
+    for (header, body, named) in rows {
+        let t = Test::new().file("reach.rhai", format!("//! Reach.\n{header}{body}"));
+        let script = t.path("reach.rhai");
+        let journal = t.path("journal.jsonl");
+        let mut t = t
+            .args(["run", &script])
+            .args(&args)
+            .args(["--journal", &journal, "--apply", "--yes"])
+            .code(4)
+            .stderr_has("the plan goes beyond the script's declared reach")
+            .stderr_has("refused: nothing was written");
+        // Servers give DNs in their own case (OpenLDAP: cn=..., ou=...).
+        for n in &named {
+            t = t.stderr_matches(&format!("(?i){}", regex::escape(n)));
+        }
+        if let Some(pw) = &password {
+            t = t.env("OCSH_PASSWORD", pw);
+        }
+        let out = t.run();
+        assert!(
+            !out.stdout.contains("Applied"),
+            "{}: {}",
+            b.name,
+            out.transcript()
+        );
+        assert!(
+            !out.path("journal.jsonl").exists(),
+            "{}: a journal was written",
+            b.name
+        );
+        for (dn, was) in users.iter().zip(&before) {
+            assert_eq!(&b.raw(dn), was, "{}: {dn} changed", b.name);
+        }
+    }
+    // Within its reach, the same kind of script plans (and shows its reach).
+    let t = Test::new().file(
+        "reach.rhai",
+        format!(
+            "//! Reach.\n//! @writes federation\n//! @scope OU=Support,DC=example,DC=com\n//! @max 2\n{}",
+            toggle(&[GRACE, NADIA])
+        ),
+    );
+    let script = t.path("reach.rhai");
+    let mut t = t
+        .args(["run", &script])
+        .args(&args)
+        .stdout_has("Declared reach: writes msRTCSIP-FederationEnabled; within OU=Support,DC=example,DC=com; at most 2 entries")
+        .stdout_has("Dry run");
+    if let Some(pw) = &password {
+        t = t.env("OCSH_PASSWORD", pw);
+    }
+    t.run();
+}

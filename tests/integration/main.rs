@@ -14,11 +14,13 @@ mod embedded_writers;
 mod journal;
 mod plans_guard;
 mod plans_ldif;
+mod reach;
 #[cfg(unix)]
 mod repl;
 mod replicator;
 mod script;
 mod secrets;
+mod tester;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -35,6 +37,8 @@ fn main() -> std::process::ExitCode {
     trials.extend(plans_ldif::trials());
     trials.extend(journal::trials());
     trials.extend(secrets::trials());
+    trials.extend(tester::trials());
+    trials.extend(reach::trials());
     trials.extend(plans_guard::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());

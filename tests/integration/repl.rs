@@ -321,8 +321,30 @@ fn replicator_cycle_runs_from_the_repl() {
     );
 }
 
+/// `:load FILE` runs the file under its declared reach: the plan header shows it, and a
+/// plan that goes beyond it is reported at once.
+fn load_runs_under_the_files_declared_reach() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("leavers.rhai");
+    std::fs::write(
+        &file,
+        "//! Toggle two.\n//! @writes federation\n//! @max 1\nfor id in [\"colin.fraser\", \"grace.hopkins\"] { let u = user(id); u.federation = !u.federation; }\n",
+    )
+    .unwrap();
+    let t = Term::start(state.path());
+    let s = t.line(&format!(":load {}", file.display()), "ocsh>");
+    assert!(s.contains("2 entries changed, more than @max 1"), "{s}");
+    assert!(s.contains(":apply refuses this plan"), "{s}");
+    let s = t.line(":plan", "ocsh>");
+    assert!(
+        s.contains("Declared reach: writes msRTCSIP-FederationEnabled; at most 1 entry"),
+        "{s}"
+    );
+}
+
 crate::tests![
     a_card_shows_control_characters_escaped,
+    load_runs_under_the_files_declared_reach,
     completion_lists_the_demo_pools_and_members,
     a_for_loop_typed_line_by_line_runs_once_complete,
     ctrl_c_stops_a_runaway_loop_and_the_session_goes_on,
