@@ -37,10 +37,55 @@ fn card(u: &UserObj) -> String {
     out.push_str(&row("flags", now.flags().map(|f| f.to_string())));
     out.push_str(&row("federation", Some(now.federation().to_string())));
     out.push_str(&row("remote access", Some(now.remote_access().to_string())));
+    // The Lync-era attributes only when the user has them: an OCS 2007 user's card
+    // stays as short as it was.
+    let mut lync = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            out.push_str(&row(k, Some(v)));
+        }
+    };
+    lync("line", now.line().map(str::to_string));
+    lync(
+        "archiving",
+        match now.archiving() {
+            Some(0) => None,
+            Some(v) => Some(archiving_text(v)),
+            None => now
+                .first(crate::ocs::Attr::ArchivingEnabled.name())
+                .map(|v| format!("{v} (not a number)")),
+        },
+    );
+    lync("deployment", now.deployment_locator().map(str::to_string));
+    let policies = now.user_policies();
+    lync(
+        "policies",
+        (!policies.is_empty()).then(|| {
+            policies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
+    );
+    lync(
+        "moving to",
+        now.target_home_server()
+            .map(|h| crate::ocs::pool::describe_home_server(h, ws.pools())),
+    );
     for p in now.problems(&ws.context()) {
         out.push_str(&format!("  problem       {}\n", printable(&p.to_string())));
     }
     out.trim_end().to_string()
+}
+
+/// `12 (internal, federated)`.
+fn archiving_text(v: i64) -> String {
+    let parts: Vec<&str> = [(4, "internal"), (8, "federated")]
+        .iter()
+        .filter(|(bit, _)| v & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    format!("{v} ({})", parts.join(", "))
 }
 
 fn users_table<'a>(users: impl Iterator<Item = &'a UserObj>) -> Table {

@@ -31,6 +31,12 @@ pub enum Attr {
     UserExtension,
     /// `msRTCSIP-UserPolicy`: multi-valued DN-Binary policy links.
     UserPolicy,
+    /// `msRTCSIP-DeploymentLocator` (Lync 2010 on): where the user is homed, an
+    /// on-premises SIP server or `sipfed.online.lync.com` for an online one. Read-only.
+    DeploymentLocator,
+    /// `msRTCSIP-UserPolicies` (Lync 2010 on): multi-valued `name=value` pairs, the policy
+    /// type and the tag of the policy assigned. Read-only.
+    UserPolicies,
 }
 
 /// The syntax of an attribute's values, which decides how a written value is checked.
@@ -48,7 +54,7 @@ pub enum Syntax {
 
 impl Attr {
     /// Every known attribute.
-    pub const ALL: [Attr; 13] = [
+    pub const ALL: [Attr; 15] = [
         Attr::PrimaryUserAddress,
         Attr::UserEnabled,
         Attr::PrimaryHomeServer,
@@ -62,6 +68,8 @@ impl Attr {
         Attr::OriginatorSid,
         Attr::UserExtension,
         Attr::UserPolicy,
+        Attr::DeploymentLocator,
+        Attr::UserPolicies,
     ];
 
     /// The LDAP name.
@@ -80,6 +88,8 @@ impl Attr {
             Attr::OriginatorSid => "msRTCSIP-OriginatorSid",
             Attr::UserExtension => "msRTCSIP-UserExtension",
             Attr::UserPolicy => "msRTCSIP-UserPolicy",
+            Attr::DeploymentLocator => "msRTCSIP-DeploymentLocator",
+            Attr::UserPolicies => "msRTCSIP-UserPolicies",
         }
     }
 
@@ -95,9 +105,18 @@ impl Attr {
         }
     }
 
-    /// True for the two multi-valued attributes.
+    /// True for the multi-valued attributes.
     pub fn multi_valued(self) -> bool {
-        matches!(self, Attr::UserExtension | Attr::UserPolicy)
+        matches!(
+            self,
+            Attr::UserExtension | Attr::UserPolicy | Attr::UserPolicies
+        )
+    }
+
+    /// True for the attributes ocsh shows but never writes: Lync's own tools
+    /// (Move-CsUser, Grant-Cs*Policy) maintain them, with state ocsh cannot see.
+    pub fn read_only(self) -> bool {
+        matches!(self, Attr::DeploymentLocator | Attr::UserPolicies)
     }
 
     /// Looks an attribute up by name, any case; `None` when it is not a known msRTCSIP one.
@@ -111,6 +130,12 @@ impl Attr {
     /// for a near miss, which name was meant.
     pub fn writable(name: &str) -> Result<Attr, OcsError> {
         if let Some(a) = Attr::from_name(name) {
+            if a.read_only() {
+                return Err(OcsError::InvalidAttribute(format!(
+                    "{} is read-only in ocsh: Lync's own tools (Move-CsUser, Grant-Cs*Policy) maintain it",
+                    a.name()
+                )));
+            }
             return Ok(a);
         }
         if !name.trim().to_ascii_lowercase().starts_with("msrtcsip-") {

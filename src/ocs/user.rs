@@ -159,6 +159,52 @@ impl OcsUser {
         self.bool_attr(Attr::InternetAccessEnabled).unwrap_or(false)
     }
 
+    /// `msRTCSIP-Line` as stored: a `tel:` or `sip:` line URI.
+    pub fn line(&self) -> Option<&str> {
+        self.first(Attr::Line.name())
+    }
+
+    /// `msRTCSIP-ArchivingEnabled` (0 when absent; `None` when it is not a number).
+    pub fn archiving(&self) -> Option<i64> {
+        match self.first(Attr::ArchivingEnabled.name()) {
+            None => Some(0),
+            Some(v) => parse_ad_int(Attr::ArchivingEnabled.name(), v).ok(),
+        }
+    }
+
+    /// `msRTCSIP-DeploymentLocator` as stored (read-only).
+    pub fn deployment_locator(&self) -> Option<&str> {
+        self.first(Attr::DeploymentLocator.name())
+    }
+
+    /// `msRTCSIP-TargetHomeServer` as stored: the destination pool of a move in progress.
+    pub fn target_home_server(&self) -> Option<&str> {
+        self.first(Attr::TargetHomeServer.name())
+    }
+
+    /// `msRTCSIP-UserPolicies` as a map (see [`parse_user_policies`]).
+    pub fn user_policies(&self) -> BTreeMap<String, String> {
+        parse_user_policies(self.get(Attr::UserPolicies.name()))
+    }
+
+    /// Sets or (with `None`) clears the line URI, checked by [`check_line_uri`].
+    pub fn set_line(&self, line: Option<&str>) -> Result<Vec<UserChange>, OcsError> {
+        let after = match line {
+            Some(v) => vec![check_line_uri(v)?],
+            None => vec![],
+        };
+        Ok(self.only_differences(vec![UserChange::new(Attr::Line.name(), after)]))
+    }
+
+    /// Sets msRTCSIP-ArchivingEnabled, checked by [`check_archiving`].
+    pub fn set_archiving(&self, value: i64) -> Result<Vec<UserChange>, OcsError> {
+        let v = check_archiving(&value.to_string())?;
+        Ok(self.only_differences(vec![UserChange::new(
+            Attr::ArchivingEnabled.name(),
+            vec![v.to_string()],
+        )]))
+    }
+
     fn bool_attr(&self, a: Attr) -> Option<bool> {
         self.first(a.name())
             .and_then(|v| parse_ad_bool(a.name(), v).ok())
@@ -338,22 +384,10 @@ impl OcsUser {
                 self.set_bool(attr, parse_ad_bool(attr.name(), value)?)
             }
             Attr::ArchivingEnabled => {
-                let v = parse_ad_int(attr.name(), value)?;
-                if v & !(4 | 8) != 0 {
-                    return Err(OcsError::InvalidValue {
-                        attr: attr.name().into(),
-                        value: value.clone(),
-                        reason:
-                            "only bits 4 (archive internal) and 8 (archive federated) are defined"
-                                .into(),
-                    });
-                }
+                let v = check_archiving(value)?;
                 Ok(self.only_differences(vec![UserChange::new(attr.name(), vec![v.to_string()])]))
             }
-            Attr::Line => {
-                check_line_uri(value)?;
-                Ok(self.only_differences(vec![UserChange::new(attr.name(), vec![value.clone()])]))
-            }
+            Attr::Line => self.set_line(Some(value)),
             Attr::LineServer => {
                 let sip = SipUri::parse(value)?;
                 Ok(
@@ -366,6 +400,10 @@ impl OcsUser {
             Attr::OriginatorSid | Attr::UserExtension | Attr::UserPolicy => {
                 Ok(self.only_differences(vec![UserChange::new(attr.name(), values)]))
             }
+            // Attr::writable refuses these already; kept refused here too.
+            Attr::DeploymentLocator | Attr::UserPolicies => Err(OcsError::InvalidAttribute(
+                format!("{} is read-only in ocsh", attr.name()),
+            )),
         }
     }
 
@@ -502,26 +540,72 @@ pub fn check_sip_unique(sip: &SipUri, dn: &str, holders: &[String]) -> Result<()
     }
 }
 
-/// Checks a line URI: `tel:+` followed by digits (E.164), optionally `;ext=digits`.
-pub fn check_line_uri(value: &str) -> Result<(), OcsError> {
+/// Checks a line URI (`msRTCSIP-Line`) and gives it back as it is to be stored: either
+/// `tel:+` and 1 to 15 digits (E.164), optionally `;ext=` and digits, or a `sip:` URI
+/// (checked as a SIP address). Nothing else: no spaces, no dashes, no national numbers.
+pub fn check_line_uri(value: &str) -> Result<String, OcsError> {
     let bad = |reason: &str| OcsError::InvalidValue {
         attr: Attr::Line.name().into(),
         value: value.to_string(),
         reason: reason.into(),
     };
-    let rest = value
-        .strip_prefix("tel:+")
-        .ok_or_else(|| bad("a line URI looks like tel:+15551234567"))?;
+    if value.len() >= 4 && value[..4].eq_ignore_ascii_case("sip:") {
+        return SipUri::parse(value)
+            .map(|s| s.to_string())
+            .map_err(|e| bad(&format!("a sip: line URI must be a SIP address ({e})")));
+    }
+    let rest = value.strip_prefix("tel:+").ok_or_else(|| {
+        bad("a line URI is tel:+ and the E.164 number (tel:+15551234567, tel:+15551234567;ext=1234) or a sip: URI")
+    })?;
     let (number, ext) = rest
         .split_once(";ext=")
         .map_or((rest, None), |(n, e)| (n, Some(e)));
     if number.is_empty() || number.len() > 15 || !number.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad("the number after tel:+ must be 1 to 15 digits (E.164)"));
+        return Err(bad(
+            "the number after tel:+ must be 1 to 15 digits (E.164), no spaces or dashes",
+        ));
     }
     if ext.is_some_and(|e| e.is_empty() || !e.chars().all(|c| c.is_ascii_digit())) {
         return Err(bad("the extension after ;ext= must be digits"));
     }
-    Ok(())
+    Ok(value.to_string())
+}
+
+/// Checks a `msRTCSIP-ArchivingEnabled` value: 0 (none), 4 (internal), 8 (federated) or
+/// 12 (both). Bits 1 and 2 are retired (OCS 2007 R1's archiving of internal and
+/// federated communications without content) and refused, as is any other bit.
+pub fn check_archiving(value: &str) -> Result<u32, OcsError> {
+    let attr = Attr::ArchivingEnabled.name();
+    let v = parse_ad_int(attr, value)?;
+    let bad = |reason: &str| OcsError::InvalidValue {
+        attr: attr.into(),
+        value: value.to_string(),
+        reason: reason.into(),
+    };
+    if v & (1 | 2) != 0 {
+        return Err(bad(
+            "bits 1 and 2 are retired; use 4 (archive internal), 8 (archive federated), 12 (both) or 0",
+        ));
+    }
+    if v & !(4 | 8) != 0 {
+        return Err(bad(
+            "only bits 4 (archive internal) and 8 (archive federated) are defined: 0, 4, 8 or 12",
+        ));
+    }
+    u32::try_from(v).map_err(|_| bad("must be 0, 4, 8 or 12"))
+}
+
+/// `msRTCSIP-UserPolicies` values (`name=value`, Lync's policy type and tag) as a map. A
+/// value without `=` is kept under its own text with an empty value, so that nothing
+/// stored is hidden.
+pub fn parse_user_policies(values: &[String]) -> BTreeMap<String, String> {
+    values
+        .iter()
+        .map(|v| match v.split_once('=') {
+            Some((name, value)) => (name.trim().to_string(), value.trim().to_string()),
+            None => (v.trim().to_string(), String::new()),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -888,5 +972,110 @@ mod tests {
             .unwrap(),
             [p[1].home_server_dn()]
         );
+    }
+
+    #[test]
+    fn line_uris_are_tel_e164_with_an_extension_or_sip() {
+        for ok in [
+            "tel:+15551234567",
+            "tel:+15551234567;ext=1234",
+            "tel:+4930123456",
+            "sip:jane.doe@example.com",
+            "SIP:jane.doe@example.com",
+        ] {
+            assert!(check_line_uri(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("tel:+1 555 1234", "no spaces"),
+            ("tel:+1-555-1234", "no spaces or dashes"),
+            ("tel:15551234", "tel:+ and the E.164 number"),
+            ("tel:+", "1 to 15 digits"),
+            ("tel:+1234567890123456", "1 to 15 digits"),
+            ("tel:+15551234;ext=", "extension after ;ext= must be digits"),
+            (
+                "tel:+15551234;ext=12a",
+                "extension after ;ext= must be digits",
+            ),
+            ("sip:jane doe@example.com", "space"),
+            ("sip:nodomain", "must be a SIP address"),
+            ("5551234", "or a sip: URI"),
+        ] {
+            let err = check_line_uri(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(err.contains("msRTCSIP-Line"), "{bad}: {err}");
+        }
+        let u = user(&[("msRTCSIP-Line", &["tel:+1"])]);
+        assert_eq!(u.line(), Some("tel:+1"));
+        assert_eq!(
+            u.set_line(None).unwrap(),
+            vec![UserChange::new("msRTCSIP-Line", vec![])]
+        );
+        assert!(u.set_line(Some("tel:+1")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn archiving_is_0_4_8_or_12_and_the_retired_bits_are_refused() {
+        for (v, want) in [("0", 0), ("4", 4), ("8", 8), ("12", 12)] {
+            assert_eq!(check_archiving(v), Ok(want));
+        }
+        for v in ["1", "2", "3", "6", "13", "15"] {
+            let err = check_archiving(v).unwrap_err().to_string();
+            assert!(err.contains("bits 1 and 2 are retired"), "{v}: {err}");
+        }
+        for v in ["16", "-4", "x"] {
+            assert!(check_archiving(v).is_err(), "{v}");
+        }
+        let u = user(&[]);
+        assert_eq!(u.archiving(), Some(0));
+        assert_eq!(
+            u.set_archiving(12).unwrap(),
+            vec![UserChange::new(
+                "msRTCSIP-ArchivingEnabled",
+                vec!["12".into()]
+            )]
+        );
+        assert!(u.set_archiving(1).is_err());
+        assert!(u.set_archiving(0).unwrap().len() == 1);
+        let ctx = Context {
+            pools: &[],
+            sip_domains: &[],
+        };
+        let err = u
+            .set_raw("msRTCSIP-ArchivingEnabled", vec!["2".into()], &ctx)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("retired"), "{err}");
+    }
+
+    #[test]
+    fn lync_views_are_read_and_never_written() {
+        let u = user(&[
+            ("msRTCSIP-DeploymentLocator", &["sipfed.online.lync.com"]),
+            ("msRTCSIP-UserPolicies", &["0=1234", "1 = 99", "odd"]),
+            (
+                "msRTCSIP-TargetHomeServer",
+                &["CN=LC Services,CN=Microsoft,CN=pool02,DC=x"],
+            ),
+        ]);
+        assert_eq!(u.deployment_locator(), Some("sipfed.online.lync.com"));
+        assert_eq!(
+            u.target_home_server(),
+            Some("CN=LC Services,CN=Microsoft,CN=pool02,DC=x")
+        );
+        let policies = u.user_policies();
+        assert_eq!(policies.get("0").map(String::as_str), Some("1234"));
+        assert_eq!(policies.get("1").map(String::as_str), Some("99"));
+        assert_eq!(policies.get("odd").map(String::as_str), Some(""));
+        let ctx = Context {
+            pools: &[],
+            sip_domains: &[],
+        };
+        for attr in ["msRTCSIP-DeploymentLocator", "msRTCSIP-UserPolicies"] {
+            let err = u
+                .set_raw(attr, vec!["x".into()], &ctx)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("read-only"), "{attr}: {err}");
+        }
     }
 }

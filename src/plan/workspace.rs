@@ -497,6 +497,20 @@ impl Workspace {
         Ok(())
     }
 
+    /// Sets (or with `None` clears) a user's line URI.
+    pub fn set_line(&mut self, read: &OcsUser, line: Option<&str>) -> Result<(), PlanError> {
+        let changes = self.view(read).set_line(line)?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
+    /// Sets a user's archiving bits (msRTCSIP-ArchivingEnabled).
+    pub fn set_archiving(&mut self, read: &OcsUser, value: i64) -> Result<(), PlanError> {
+        let changes = self.view(read).set_archiving(value)?;
+        self.stage(read, changes);
+        Ok(())
+    }
+
     /// Writes a raw msRTCSIP-* attribute through its rule.
     pub fn set_raw(
         &mut self,

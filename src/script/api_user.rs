@@ -246,8 +246,38 @@ pub fn register(engine: &mut Engine) {
     crate::doc_get!(
         engine,
         "line",
-        "msRTCSIP-Line (tel:+E164), or ().",
+        "msRTCSIP-Line: the line URI (tel:+E164[;ext=N] or a sip: URI), or ().",
         |u: &mut UserObj| u.text(Attr::Line.name())
+    );
+    crate::doc_get!(
+        engine,
+        "archiving",
+        "msRTCSIP-ArchivingEnabled: 0 none, 4 internal, 8 federated, 12 both (0 when absent; () when not a number).",
+        |u: &mut UserObj| u.now().archiving().map_or(Dynamic::UNIT, Dynamic::from)
+    );
+    crate::doc_get!(
+        engine,
+        "deployment_locator",
+        "msRTCSIP-DeploymentLocator (Lync: where the user is homed), or (). Read-only.",
+        |u: &mut UserObj| u.text(Attr::DeploymentLocator.name())
+    );
+    crate::doc_get!(
+        engine,
+        "user_policies",
+        "msRTCSIP-UserPolicies as a map of name to value (Lync's policy type and tag; empty when absent). Read-only.",
+        |u: &mut UserObj| {
+            u.now()
+                .user_policies()
+                .into_iter()
+                .map(|(k, v)| (k.into(), Dynamic::from(v)))
+                .collect::<Map>()
+        }
+    );
+    crate::doc_get!(
+        engine,
+        "target_home_server",
+        "msRTCSIP-TargetHomeServer: the destination pool's LC Services DN while a move is in progress, or (). Read-only.",
+        |u: &mut UserObj| u.text(Attr::TargetHomeServer.name())
     );
     crate::doc_get!(
         engine,
@@ -331,6 +361,26 @@ pub fn register(engine: &mut Engine) {
         |u: &mut UserObj, b: bool| {
             u.with_ws(|ws, r| ws.set_bool(r, Attr::FederationEnabled, b))
         }
+    );
+    crate::doc_set!(
+        engine,
+        "line",
+        "Sets msRTCSIP-Line: tel:+ and 1 to 15 digits, optionally ;ext= and digits, or a sip: URI; () clears it.",
+        |u: &mut UserObj, line: Dynamic| {
+            if line.is_unit() {
+                return u.with_ws(|ws, r| ws.set_line(r, None));
+            }
+            let text = line
+                .into_immutable_string()
+                .map_err(|t| refuse(format!("u.line takes a string or (), not a {t}")))?;
+            u.with_ws(|ws, r| ws.set_line(r, Some(&text)))
+        }
+    );
+    crate::doc_set!(
+        engine,
+        "archiving",
+        "Sets msRTCSIP-ArchivingEnabled: 0, 4 (internal), 8 (federated) or 12 (both); the retired bits 1 and 2 are refused.",
+        |u: &mut UserObj, v: i64| { u.with_ws(|ws, r| ws.set_archiving(r, v)) }
     );
     crate::doc_set!(
         engine,

@@ -114,7 +114,12 @@ fn calls() -> BTreeMap<&'static str, Call> {
             "User.set_attr(string, any)",
             on(enabled, &["\"msRTCSIP-OptionFlags\"", "257"]),
         ),
+        ("set User.archiving", on(enabled, &["12"])),
         ("set User.federation", on(enabled, &["true"])),
+        (
+            "set User.line",
+            on(enabled, &["\"tel:+15551239999;ext=99\""]),
+        ),
         ("set User.flags", on(enabled, &["flags(257)"])),
         ("set User.remote_access", on(enabled, &["true"])),
         (

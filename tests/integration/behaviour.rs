@@ -346,6 +346,7 @@ crate::suite! { "behaviour", Backend, start_backend;
     bulk_enable_of_360_users_in_one_page,
     a_missing_ou_is_an_error,
     tls_connections,
+    lync_attributes_read_planned_and_written,
     a_plan_beyond_its_declared_reach_is_refused,
 }
 
@@ -1149,6 +1150,107 @@ crate::tests![
     embedded_apply_keeps_a_change_made_to_the_file_meanwhile,
     a_home_server_in_another_spelling_is_no_change,
 ];
+
+const PRIYA: &str = "CN=Priya Raman,OU=Sales,DC=example,DC=com";
+const CHLOE: &str = "CN=Chloe Dubois,OU=Fabrikam,DC=example,DC=com";
+
+/// The Lync-era attributes through scripts: the read-only views (deployment locator,
+/// policies as a map, the target home server), the writes of line, archiving, federation
+/// and remote access planned with their preconditions and applied, and the refusals
+/// (a line with a space, the retired archiving bit 2, a read-only attribute), which
+/// stage nothing.
+fn lync_attributes_read_planned_and_written(b: &Backend) {
+    let mut s = b.session();
+    assert_eq!(run(&mut s, r#"user("priya.raman").archiving"#), "12");
+    assert_eq!(
+        run(&mut s, r#"user("priya.raman").deployment_locator"#),
+        "SRV:"
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            r#"let p = user("priya.raman").user_policies; `${p["0"]} ${p["1"]} ${p.len()}`"#
+        ),
+        "1001 2002 2"
+    );
+    assert!(same_dn(
+        &run(&mut s, r#"user("chloe.dubois").target_home_server"#),
+        &r2_home("pool01")
+    ));
+    for (code, why) in [
+        (
+            r#"let p = user("priya.raman"); p.line = "tel:+1 555 0100";"#,
+            "no spaces",
+        ),
+        (
+            r#"let p = user("priya.raman"); p.archiving = 2;"#,
+            "retired",
+        ),
+        (
+            r#"let p = user("priya.raman"); p.archiving = 16;"#,
+            "only bits 4",
+        ),
+        (
+            r#"user("priya.raman").set_attr("msRTCSIP-DeploymentLocator", "x");"#,
+            "read-only",
+        ),
+        (
+            r#"user("priya.raman").set_attr("msRTCSIP-UserPolicies", "0=1");"#,
+            "read-only",
+        ),
+    ] {
+        let e = run_err(&mut s, code);
+        assert_eq!(e.kind, ScriptErrorKind::Refused, "{code}: {e}");
+        assert!(e.message.contains(why), "{code}: {e}");
+    }
+    assert_eq!(planned_entries(&s), 0);
+    run(
+        &mut s,
+        r#"let p = user("priya.raman");
+           p.line = "tel:+15551230001;ext=4001";
+           p.archiving = 4;
+           p.federation = true;
+           p.remote_access = false;
+           let c = user("chloe.dubois");
+           c.line = "sip:chloe.line@fabrikam.com";
+           c.archiving = 0;"#,
+    );
+    let changes = planned(&s, PRIYA);
+    let archiving = changes
+        .iter()
+        .find(|c| c.attr == "msRTCSIP-ArchivingEnabled")
+        .unwrap();
+    assert_eq!(
+        (archiving.before.as_slice(), archiving.after.as_slice()),
+        (strings(&["12"]).as_slice(), strings(&["4"]).as_slice())
+    );
+    assert_eq!(changes.len(), 4, "{changes:?}");
+    assert_eq!(planned(&s, CHLOE).len(), 2);
+    assert_all_applied(&apply(&s));
+
+    let raw = b.raw(PRIYA);
+    assert_eq!(raw.get("msRTCSIP-Line"), ["tel:+15551230001;ext=4001"]);
+    assert_eq!(raw.get("msRTCSIP-ArchivingEnabled"), ["4"]);
+    assert_eq!(raw.get("msRTCSIP-FederationEnabled"), ["TRUE"]);
+    assert_eq!(raw.get("msRTCSIP-InternetAccessEnabled"), ["FALSE"]);
+    assert_eq!(
+        sorted(raw.get("msRTCSIP-UserPolicies")),
+        strings(&["0=1001", "1=2002"])
+    );
+    assert_eq!(raw.get("msRTCSIP-DeploymentLocator"), ["SRV:"]);
+    let raw = b.raw(CHLOE);
+    assert_eq!(raw.get("msRTCSIP-Line"), ["sip:chloe.line@fabrikam.com"]);
+    assert_eq!(raw.get("msRTCSIP-ArchivingEnabled"), ["0"]);
+    let mut fresh = b.session();
+    assert_eq!(
+        run(
+            &mut fresh,
+            r#"let p = user("priya.raman"); `${p.line} ${p.archiving} ${p.federation} ${p.remote_access}`"#
+        ),
+        "tel:+15551230001;ext=4001 4 true false"
+    );
+    assert_eq!(run(&mut fresh, r#"user("chloe.dubois").archiving"#), "0");
+}
 
 /// A script whose plan goes beyond its declared reach: an attribute outside `@writes`, an
 /// entry outside `@scope`, more entries than `@max`. Each `--apply --yes` is refused with

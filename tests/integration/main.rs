@@ -12,6 +12,7 @@ mod cli;
 mod differential;
 mod embedded_writers;
 mod journal;
+mod lync;
 mod plans_guard;
 mod plans_ldif;
 mod reach;
@@ -40,6 +41,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(tester::trials());
     trials.extend(reach::trials());
     trials.extend(plans_guard::trials());
+    trials.extend(lync::trials());
     trials.extend(api_coverage::trials());
     trials.extend(behaviour::trials());
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);

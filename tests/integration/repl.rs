@@ -321,6 +321,15 @@ fn replicator_cycle_runs_from_the_repl() {
     );
 }
 
+/// A user card shows the Lync-era attributes when the user has them.
+fn cards_show_the_lync_attributes() {
+    let state = tempfile::tempdir().unwrap();
+    let t = Term::start(state.path());
+    t.line("user(\"priya.raman\")", "ocsh>");
+    let s = t.line("user(\"chloe.dubois\")", "ocsh>");
+    insta::assert_snapshot!(transcript(&s));
+}
+
 /// `:load FILE` runs the file under its declared reach: the plan header shows it, and a
 /// plan that goes beyond it is reported at once.
 fn load_runs_under_the_files_declared_reach() {
@@ -344,6 +353,7 @@ fn load_runs_under_the_files_declared_reach() {
 
 crate::tests![
     a_card_shows_control_characters_escaped,
+    cards_show_the_lync_attributes,
     load_runs_under_the_files_declared_reach,
     completion_lists_the_demo_pools_and_members,
     a_for_loop_typed_line_by_line_runs_once_complete,
