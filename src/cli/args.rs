@@ -98,6 +98,9 @@ pub enum Command {
         /// Also fail on a script that declares no reach (`@writes`, `@scope` or `@max`).
         #[arg(long)]
         strict: bool,
+        /// Nesting limits for compiling and loading modules.
+        #[command(flatten)]
+        limits: super::limits::LimitArgs,
     },
     /// Run a library's test cases (`*.case.toml`): each script in plan mode against its
     /// fixture, compared with the expected plan and records.
@@ -127,6 +130,9 @@ pub enum Command {
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        /// Add this many generated users to the demo's (docs/demo-forest.md, "At scale").
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+        users: Option<u64>,
     },
 }
 
@@ -177,9 +183,12 @@ pub struct RunArgs {
     /// Wall-clock seconds the script may run before it is stopped.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
-    /// Rhai operations the script may perform before it is stopped.
-    #[arg(long, default_value_t = 200_000_000)]
-    pub max_operations: u64,
+    /// Operations, memory and nesting the script may use.
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
+    /// Print the run's operations, time and memory to stderr.
+    #[arg(long)]
+    pub stats: bool,
     /// Directory writes in flight at once during --apply (default 8).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: Option<u64>,
@@ -198,4 +207,7 @@ pub struct ReplArgs {
     /// Wall-clock seconds one statement may run.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+    /// Operations, memory and nesting each input may use.
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::directory::DirectorySpec;
 use crate::directory::ldap::LdapOptions;
+use crate::directory::{DirectorySpec, input_file};
 use crate::error::Error;
 
 use super::args::DirectoryArgs;
@@ -46,6 +46,8 @@ pub struct Profile {
     pub max_destructive: Option<usize>,
     /// Snippet folders for `import`.
     pub lib: Option<Vec<PathBuf>>,
+    /// The sandbox limits (`[profiles.NAME.limits]`).
+    pub limits: Option<super::limits::ProfileLimits>,
 }
 
 /// The config file: profiles and which one is the default.
@@ -76,6 +78,8 @@ pub struct Resolved {
     pub max_destructive: Option<usize>,
     /// Snippet folders from the profile.
     pub lib: Vec<PathBuf>,
+    /// The profile's sandbox limits.
+    pub limits: Option<super::limits::ProfileLimits>,
 }
 
 fn dirs() -> Option<directories::ProjectDirs> {
@@ -106,7 +110,7 @@ pub fn load_config(path: Option<&Path>) -> Result<ConfigFile, Error> {
             None => return Ok(ConfigFile::default()),
         },
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match input_file::read_text(&path, input_file::MAX_SMALL) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => {
             return Ok(ConfigFile::default());
@@ -186,7 +190,7 @@ fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, Error> {
 }
 
 fn read_password_file(path: &Path) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = input_file::read_text(path, input_file::MAX_SMALL)
         .map_err(|e| Error::Usage(format!("password file {}: {e}", path.display())))?;
     let pw = text.lines().next().unwrap_or("").to_string();
     if pw.is_empty() {
@@ -258,6 +262,7 @@ pub fn resolve(d: &DirectoryArgs) -> Result<Resolved, Error> {
         journal: profile.journal,
         max_destructive: profile.max_destructive,
         lib: profile.lib.unwrap_or_default(),
+        limits: profile.limits,
     })
 }
 

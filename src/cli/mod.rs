@@ -4,6 +4,7 @@ pub mod args;
 pub mod complete;
 pub mod config;
 pub mod journal;
+pub mod limits;
 pub mod output;
 pub mod repl;
 pub mod replicator;
@@ -27,8 +28,26 @@ use crate::script::{Sandbox, Session};
 
 use args::{Cli, Command, DirectoryArgs, Format, RunArgs};
 
-/// Parses the arguments and runs the command; the return value is the exit code.
+/// Parses the arguments and runs the command on a thread whose native stack holds every
+/// sandbox limit at its ceiling (`script::limits::NATIVE_STACK`); the return value is
+/// the exit code.
 pub fn main() -> u8 {
+    let thread = std::thread::Builder::new()
+        .name("ocsh".into())
+        .stack_size(crate::script::limits::NATIVE_STACK)
+        .spawn(main_on_this_thread);
+    match thread.map(|t| t.join()) {
+        Ok(Ok(code)) => code,
+        // A panic has printed its message already.
+        Ok(Err(_)) => crate::error::exit::FAILURE,
+        Err(e) => {
+            eprintln!("ocsh: cannot start the script thread: {e}");
+            crate::error::exit::FAILURE
+        }
+    }
+}
+
+fn main_on_this_thread() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -63,10 +82,15 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<(), Error> 
     match command {
         Command::Repl(args) => repl::repl(&args, out),
         Command::Run(args) => run(&args, out),
-        Command::Check { files, lib, strict } => check(&files, &lib, strict, out),
+        Command::Check {
+            files,
+            lib,
+            strict,
+            limits,
+        } => check(&files, &lib, strict, &limits, out),
         Command::Test(args) => tester::main(&args, out),
         Command::Docs { definitions } => docs(definitions.as_deref(), out),
-        Command::Demo { file, force } => write_demo(&file, force, out),
+        Command::Demo { file, force, users } => write_demo(&file, force, users, out),
         Command::Replicator { command } => replicator::main(*command, out),
         Command::Undo(args) => undo::undo(&args, out),
         Command::Journal(args) => journal::list(&args, out),
@@ -78,7 +102,8 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 }
 
 fn read_script(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| io_err(path, e))
+    crate::directory::input_file::read_text(path, crate::directory::input_file::MAX_SCRIPT)
+        .map_err(|e| io_err(path, e))
 }
 
 /// Reads `--param name=value` pairs.
@@ -130,10 +155,11 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), Error> {
         ));
     }
     let sandbox = Sandbox {
-        max_operations: args.max_operations,
+        limits: limits::resolve(&args.limits, resolved.limits.as_ref())?,
         timeout: Some(Duration::from_secs(args.timeout)),
         lib: config::lib_folders(&args.common.lib, &resolved.lib)?,
         allow_read: allowed_reads(&args.common.allow_read)?,
+        stats: args.stats,
         ..Sandbox::default()
     };
     let apply = args.apply.then(|| ApplySettings {
@@ -250,6 +276,9 @@ pub fn run_source(
     ws.declare_reach(&header.reach);
     let mut session = Session::new(ws, params, limits, printed);
     let result = session.run(name, source);
+    if limits.stats {
+        eprintln!("ocsh: stats: {name}: {}", session.stats_line());
+    }
     let records = session.take_records();
     let host = session.host().clone();
     let mut ws = host.ws.borrow_mut();
@@ -516,9 +545,11 @@ fn check(
     files: &[std::path::PathBuf],
     lib: &[std::path::PathBuf],
     strict: bool,
+    limit_flags: &limits::LimitArgs,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let sandbox = Sandbox {
+        limits: limits::resolve(limit_flags, None)?,
         lib: config::lib_folders(lib, &[])?,
         ..Sandbox::default()
     };
@@ -593,15 +624,31 @@ fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<(), Error> {
     Ok(())
 }
 
-fn write_demo(file: &Path, force: bool, out: &mut dyn Write) -> Result<(), Error> {
+fn write_demo(
+    file: &Path,
+    force: bool,
+    users: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     if file.exists() && !force {
         return Err(Error::Usage(format!(
             "{} exists; use --force to overwrite it",
             file.display()
         )));
     }
-    std::fs::write(file, demo::DEMO_LDIF).map_err(|e| io_err(file, e))?;
-    writeln!(out, "wrote the demo forest to {}", file.display())
-        .map_err(|e| Error::io("stdout", e))?;
+    let users = usize::try_from(users.unwrap_or(0)).unwrap_or(0);
+    if users == 0 {
+        std::fs::write(file, demo::DEMO_LDIF).map_err(|e| io_err(file, e))?;
+        writeln!(out, "wrote the demo forest to {}", file.display())
+    } else {
+        let text = crate::directory::demo_scale::scaled_ldif(users);
+        std::fs::write(file, text).map_err(|e| io_err(file, e))?;
+        writeln!(
+            out,
+            "wrote the demo forest with {users} generated users to {}",
+            file.display()
+        )
+    }
+    .map_err(|e| Error::io("stdout", e))?;
     Ok(())
 }

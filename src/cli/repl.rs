@@ -148,6 +148,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<(), Error> {
         .map_err(Error::Usage)?;
     let (ws, resolved) = open_workspace(&args.common.directory)?;
     let limits = Sandbox {
+        limits: super::limits::resolve(&args.limits, resolved.limits.as_ref())?,
         timeout: Some(Duration::from_secs(args.timeout)),
         lib: super::config::lib_folders(&args.common.lib, &resolved.lib)?,
         allow_read: super::allowed_reads(&args.common.allow_read)?,

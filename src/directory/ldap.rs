@@ -124,12 +124,14 @@ fn tls_failure(message: &str) -> bool {
     m.contains("certificate") || m.contains("handshake") || m.contains("tls")
 }
 
-fn tls_config(path: &PathBuf) -> Result<Arc<rustls::ClientConfig>, DirError> {
+fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, DirError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let bad = |m: String| DirError::Unsupported(format!("--ca-file {}: {m}", path.display()));
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
+    let pem = super::input_file::read(path, super::input_file::MAX_SMALL)
+        .map_err(|e| bad(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem);
     for cert in certs {
         let cert = cert.map_err(|e| bad(e.to_string()))?;
         roots.add(cert).map_err(|e| bad(e.to_string()))?;

@@ -6,10 +6,12 @@
 
 pub mod changes;
 pub mod demo;
+pub mod demo_scale;
 pub mod embedded;
 pub mod entry;
 pub mod error;
 pub mod filter;
+pub mod input_file;
 pub mod ldap;
 pub mod ldap_feed;
 pub mod ldif;

@@ -65,9 +65,17 @@ pub async fn open(
 ) -> Result<Arc<dyn Directory>, DirError> {
     match spec {
         DirectorySpec::Demo => Ok(Arc::new(demo::demo_directory()?)),
-        DirectorySpec::Ldif(path) => Ok(Arc::new(
-            EmbeddedDirectory::open(path)?.with_lock_wait(lock_wait()?),
-        )),
+        DirectorySpec::Ldif(path) => {
+            super::input_file::check(path, super::input_file::MAX_LDIF).map_err(|source| {
+                DirError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            Ok(Arc::new(
+                EmbeddedDirectory::open(path)?.with_lock_wait(lock_wait()?),
+            ))
+        }
         DirectorySpec::Ldap(url) => {
             let opts = LdapOptions {
                 url: url.clone(),

@@ -126,7 +126,7 @@ impl ReplicatorObj {
 }
 
 /// Registers the `Replicator` type and resolves the name `replicator`.
-pub fn register(engine: &mut Engine, host: &HostRef) {
+pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<ReplicatorObj>("Replicator");
     crate::doc_get!(
         engine,
@@ -217,17 +217,15 @@ pub fn register(engine: &mut Engine, host: &HostRef) {
         )
     });
     engine.register_fn("to_debug", |_: &mut ReplicatorObj| "Replicator".to_string());
+}
 
+/// The global `replicator` variable, for the engine's variable hook: every script,
+/// function and REPL input sees the same object unless it has its own variable of that
+/// name (index > 0).
+pub fn global_variable(host: &HostRef) -> impl Fn(&str, usize) -> Option<Dynamic> + 'static {
     let h = host.clone();
-    // Rhai marks this API volatile (it may change between versions); it is the one way to
-    // give every script, function and REPL input the same global object.
-    #[allow(deprecated)]
-    engine.on_var(move |name, index, _| {
-        // index > 0: the script has its own variable of that name in scope.
-        if name == "replicator" && index == 0 {
-            Ok(Some(Dynamic::from(ReplicatorObj { host: h.clone() })))
-        } else {
-            Ok(None)
-        }
-    });
+    move |name, index| {
+        (name == "replicator" && index == 0)
+            .then(|| Dynamic::from(ReplicatorObj { host: h.clone() }))
+    }
 }

@@ -99,10 +99,25 @@ settings are planned like directory changes and written only with `--apply`.
 ## Sandbox
 No `eval`, no file, network or process access except `read_csv`/`read_lines` on paths
 granted with `--allow-read`. `import` loads only the stdlib (`ocs/bulk`, `ocs/flags`,
-`ocs/report`, `ocs/sip`) and modules of the `--lib` folders. Limits: operations
-(`--max-operations`), call depth 48, string 1 MiB, array 50,000 and map 10,000 entries,
-and a wall-clock `--timeout`. A script that breaks a limit stops with exit code 3 and
-writes nothing.
+`ocs/report`, `ocs/sip`) and modules of the `--lib` folders.
+
+Limits (flag / key under a profile's `[limits]` / default): operations
+(`--max-operations` / `max_operations` / 1,000,000,000), memory the script holds:
+its values, map keys, strings, captured variables, curried arguments, emitted records
+and staged changes (`--max-memory` / `max_memory` / 1 GiB; maps and arrays have no
+size cap of their own), nested calls (`--max-call-levels` / `max_call_levels` / 64),
+expression nesting in the source (`--max-expr-depth` / `max_expr_depth` / 64, half in
+functions), nesting of arrays, maps and closures in each other (`--max-value-depth` /
+`max_value_depth` / 1,000), modules importing modules (`--max-import-depth` /
+`max_import_depth` / 16), modules per run (`--max-modules` / `max_modules` / 100), and
+the wall-clock `--timeout`. A script that breaks a limit stops with exit code 3, a
+message naming the limit, its value, the place and how to raise it, and writes nothing.
+
+## Script endings
+A script ends when its last statement has run, or at `exit()` / `exit(0)`: both keep
+the plan (and with `--apply` write it). `exit(value)` with any other value aborts the
+script: nothing is written, the exit code is 3 and the message shows the value, as in
+`exit(\"abort: no such pool\")`. `try`/`catch` cannot catch an `exit`.
 ";
 
 fn clean_type(t: &str) -> String {

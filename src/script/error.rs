@@ -4,6 +4,8 @@ use std::fmt;
 
 use rhai::EvalAltResult;
 
+use super::limits::{Limit, LimitBroken, Limits};
+
 /// What kind of failure stopped a script; decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScriptErrorKind {
@@ -53,8 +55,9 @@ pub struct DirectoryFailure(pub String);
 
 impl ScriptError {
     /// Converts a Rhai error, reaching through function-call and module wrappers to the
-    /// innermost position and message.
-    pub fn from_rhai(file: &str, err: &EvalAltResult) -> ScriptError {
+    /// innermost position and message; a broken limit is named with its value in
+    /// `limits` and how to raise it.
+    pub fn from_rhai(file: &str, err: &EvalAltResult, limits: &Limits) -> ScriptError {
         let inner = innermost(err);
         let mut pos = inner.position();
         if pos.is_none() {
@@ -71,6 +74,29 @@ impl ScriptError {
             EvalAltResult::ErrorRuntime(v, _) => {
                 (ScriptErrorKind::Script, format!("script threw: {v}"))
             }
+            EvalAltResult::ErrorTerminated(v, _) if v.is::<LimitBroken>() => (
+                ScriptErrorKind::Script,
+                v.clone_cast::<LimitBroken>().to_string(),
+            ),
+            EvalAltResult::ErrorTerminated(v, _) if v.is::<ExitRequest>() => (
+                ScriptErrorKind::Script,
+                format!(
+                    "the script called exit({:?}): it aborted, so nothing it planned is kept (exit() or exit(0) keeps the plan)",
+                    v.clone_cast::<ExitRequest>().0
+                ),
+            ),
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                (ScriptErrorKind::Script, broke(Limit::Operations, limits))
+            }
+            EvalAltResult::ErrorStackOverflow(_) => {
+                (ScriptErrorKind::Script, broke(Limit::CallLevels, limits))
+            }
+            EvalAltResult::ErrorTooManyModules(_) => {
+                (ScriptErrorKind::Script, broke(Limit::Modules, limits))
+            }
+            EvalAltResult::ErrorParsing(rhai::ParseErrorType::ExprTooDeep, _) => {
+                (ScriptErrorKind::Script, broke(Limit::ExprDepth, limits))
+            }
             EvalAltResult::ErrorTerminated(v, _) => {
                 (ScriptErrorKind::Script, format!("script stopped: {v}"))
             }
@@ -86,6 +112,39 @@ impl ScriptError {
             column: pos.position(),
             message,
         }
+    }
+}
+
+/// `exit(value)` called by a script, carried out of the engine as a termination; the
+/// session decides whether it keeps the plan (`exit()`, `exit(0)`) or aborts.
+#[derive(Debug, Clone)]
+pub struct ExitRequest(pub rhai::Dynamic);
+
+fn broke(limit: Limit, limits: &Limits) -> String {
+    LimitBroken {
+        limit,
+        value: limits.get(limit),
+    }
+    .to_string()
+}
+
+/// The message of a compile error, naming the expression-depth limit when that broke.
+pub fn parse_message(e: &rhai::ParseError, limits: &Limits) -> String {
+    match e.err_type() {
+        rhai::ParseErrorType::ExprTooDeep => broke(Limit::ExprDepth, limits),
+        other => other.to_string(),
+    }
+}
+
+/// The value of an `exit()` or `exit(0)`, which end a script as a success.
+pub fn clean_exit(err: &EvalAltResult) -> Option<rhai::Dynamic> {
+    match innermost(err) {
+        EvalAltResult::ErrorTerminated(v, _) if v.is::<ExitRequest>() => {
+            let value = v.clone_cast::<ExitRequest>().0;
+            let clean = value.is_unit() || value.as_int().is_ok_and(|n| n == 0);
+            clean.then_some(value)
+        }
+        _ => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Rhai layer: a sandboxed engine with the user, flags and pool objects. It only
 //! translates between Rhai values and the plan layer's workspace.
 
+pub mod api_budget;
 pub mod api_files;
 pub mod api_flags;
 pub mod api_global;
@@ -8,11 +9,14 @@ pub mod api_plan;
 pub mod api_pool;
 pub mod api_replicator;
 pub mod api_user;
+pub mod depth;
 pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod header;
 pub mod host;
+pub mod limits;
+pub mod memory;
 pub mod modules;
 pub mod values;
 
@@ -27,6 +31,7 @@ use crate::plan::Workspace;
 pub use engine::Sandbox;
 pub use error::{ScriptError, ScriptErrorKind};
 pub use host::{Host, HostRef};
+pub use limits::{Limit, Limits};
 
 /// A script session: engine, shared host state and the variables that persist between
 /// runs (one run for `ocsh run`, one per input in the REPL).
@@ -34,7 +39,8 @@ pub struct Session {
     engine: Engine,
     host: HostRef,
     scope: Scope<'static>,
-    clock: engine::RunClock,
+    state: std::rc::Rc<engine::RunState>,
+    limits: Limits,
     /// Functions defined by earlier runs (the REPL keeps them between inputs).
     functions: AST,
     interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -44,7 +50,7 @@ impl Session {
     /// A session on `ws`, with `params` as the `params` constant and `out` receiving
     /// `print` and `debug` output.
     pub fn new(ws: Workspace, params: Map, limits: &Sandbox, out: Box<dyn Write>) -> Session {
-        let (mut engine, clock) = engine::build(limits);
+        let (mut engine, state) = engine::build(limits);
         let host: HostRef = Rc::new(Host {
             ws: RefCell::new(ws),
             records: RefCell::new(Vec::new()),
@@ -61,7 +67,8 @@ impl Session {
         api_global::register(&mut engine, &host);
         api_plan::register(&mut engine, &host);
         api_files::register(&mut engine, &host);
-        api_replicator::register(&mut engine, &host);
+        api_replicator::register(&mut engine);
+        state.set_globals(Box::new(api_replicator::global_variable(&host)));
         engine.register_type_with_name::<error::Refusal>("Refusal");
         engine.register_fn("to_string", |r: &mut error::Refusal| r.0.clone());
         engine.register_fn("to_debug", |r: &mut error::Refusal| {
@@ -88,7 +95,8 @@ impl Session {
             engine,
             host,
             scope,
-            clock,
+            state,
+            limits: limits.limits.clone(),
             functions: AST::empty(),
             interrupt: limits.interrupt.clone(),
         }
@@ -116,7 +124,7 @@ impl Session {
                     file: name.to_string(),
                     line: pos.line(),
                     column: pos.position(),
-                    message: e.err_type().to_string(),
+                    message: error::parse_message(&e, &self.limits),
                 }
             })?;
         ast.set_source(name);
@@ -130,25 +138,46 @@ impl Session {
         self.engine
             .compile_into_self_contained(&self.scope, source)
             .map(|_| ())
-            .map_err(|e| ScriptError::from_rhai(name, &e))
+            .map_err(|e| ScriptError::from_rhai(name, &e, &self.limits))
     }
 
     /// Compiles and runs `source`; the variables and functions it defines stay in the
-    /// session for later runs.
+    /// session for later runs. `exit()` and `exit(0)` end it as a success; `exit` with
+    /// any other value is an error carrying that value.
     pub fn run(&mut self, name: &str, source: &str) -> Result<Dynamic, ScriptError> {
         let ast = self.compile(name, source)?;
-        self.clock.set(std::time::Instant::now());
+        self.state.start();
         self.interrupt
             .store(false, std::sync::atomic::Ordering::SeqCst);
         let with_functions = self.functions.merge(&ast);
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &with_functions)
-            .map_err(|e| ScriptError::from_rhai(name, &e));
+            .or_else(|e| match error::clean_exit(&e) {
+                Some(value) => Ok(value),
+                None => Err(ScriptError::from_rhai(name, &e, &self.limits)),
+            });
         if result.is_ok() {
             self.functions += ast.clone_functions_only();
         }
         result
+    }
+
+    /// Rhai operations the session has performed (all runs, modules included).
+    pub fn operations(&self) -> u64 {
+        self.state.operations()
+    }
+
+    /// One line of figures: operations, time since the last run started, memory held
+    /// beyond the session's start and the process's peak (for `--stats`).
+    pub fn stats_line(&self) -> String {
+        format!(
+            "{} operations, {:.3} s, memory held {} (process peak {})",
+            self.state.operations(),
+            self.state.elapsed().as_secs_f64(),
+            limits::show_bytes_approx(self.state.memory_used() as u64),
+            limits::show_bytes_approx(memory::peak() as u64),
+        )
     }
 
     /// The flag that stops the running script (set it from a Ctrl-C handler).

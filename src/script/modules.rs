@@ -21,6 +21,9 @@ pub const STDLIB: &[(&str, &str)] = &[
 /// Resolves imports from the stdlib and the granted folders, with cycle detection.
 pub struct Resolver {
     folders: Vec<PathBuf>,
+    /// How many modules may be loading at once (`max-import-depth`): each nests a
+    /// whole evaluation on the native stack.
+    max_depth: usize,
     cache: RefCell<HashMap<String, Shared<Module>>>,
     /// The chain of modules being loaded, for cycle and "imported from" messages.
     loading: RefCell<Vec<String>>,
@@ -63,10 +66,12 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 impl Resolver {
-    /// A resolver over `folders` (in order, after the stdlib).
-    pub fn new(folders: Vec<PathBuf>) -> Resolver {
+    /// A resolver over `folders` (in order, after the stdlib), loading at most
+    /// `max_depth` modules inside each other.
+    pub fn new(folders: Vec<PathBuf>, max_depth: usize) -> Resolver {
         Resolver {
             folders,
+            max_depth,
             cache: RefCell::new(HashMap::new()),
             loading: RefCell::new(Vec::new()),
         }
@@ -79,8 +84,11 @@ impl Resolver {
         for dir in &self.folders {
             let file: PathBuf = dir.join(format!("{name}.rhai"));
             if file.is_file() {
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                let text = crate::directory::input_file::read_text(
+                    &file,
+                    crate::directory::input_file::MAX_SCRIPT,
+                )
+                .map_err(|e| format!("{}: {e}", file.display()))?;
                 return Ok((file.display().to_string(), text));
             }
         }
@@ -124,6 +132,15 @@ impl ModuleResolver for Resolver {
         }
         if self.loading.borrow().iter().any(|p| p == path) {
             return Err(err(format!("import cycle{}", self.chain(path)), pos));
+        }
+        if self.loading.borrow().len() >= self.max_depth {
+            return Err(Box::new(EvalAltResult::ErrorTerminated(
+                rhai::Dynamic::from(super::limits::LimitBroken {
+                    limit: super::limits::Limit::ImportDepth,
+                    value: self.max_depth as u64,
+                }),
+                pos,
+            )));
         }
         let (origin, text) = self
             .source_of(path)

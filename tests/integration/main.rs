@@ -11,6 +11,7 @@ mod behaviour;
 mod cli;
 mod differential;
 mod embedded_writers;
+mod input_files;
 mod journal;
 mod lync;
 mod plans_guard;
@@ -19,6 +20,7 @@ mod reach;
 #[cfg(unix)]
 mod repl;
 mod replicator;
+mod sandbox_limits;
 mod script;
 mod secrets;
 mod tester;
@@ -31,6 +33,8 @@ fn main() -> std::process::ExitCode {
     trials.extend(support::harness_self_checks());
     trials.extend(cli::trials());
     trials.extend(script::trials());
+    trials.extend(sandbox_limits::trials());
+    trials.extend(input_files::trials());
     #[cfg(unix)]
     trials.extend(repl::trials());
     trials.extend(differential::trials());
