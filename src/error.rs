@@ -95,6 +95,15 @@ pub enum Error {
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A replicator policy did not finish after its cycle (the cycle is kept; the next
+    /// cycle gives the policy the same users again).
+    #[error("policy {policy}: {message}")]
+    PolicyFailed {
+        /// The policy's name.
+        policy: String,
+        /// Why.
+        message: String,
+    },
     /// `ocsh test`: some cases failed (each was reported already).
     #[error("{failed} of {total} case(s) failed")]
     TestsFailed {
@@ -171,7 +180,7 @@ impl Error {
             | Error::JournalRead(_)
             | Error::Io { .. }
             | Error::TestsFailed { .. } => exit::FAILURE,
-            Error::Partial { .. } => exit::PARTIAL,
+            Error::Partial { .. } | Error::PolicyFailed { .. } => exit::PARTIAL,
             Error::Guard(_) => exit::REFUSED,
         }
     }

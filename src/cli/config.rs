@@ -225,6 +225,9 @@ pub fn resolve(d: &DirectoryArgs) -> Result<Resolved, Error> {
         .or(profile.directory.clone())
         .unwrap_or_else(|| "demo".into());
     let spec = DirectorySpec::parse(&directory);
+    if let DirectorySpec::Ldap(urls) = &spec {
+        crate::directory::ldap::check_urls(urls).map_err(|e| Error::Usage(e.to_string()))?;
+    }
     let bind_dn = d.bind_dn.clone().or(profile.bind_dn.clone());
     let password = match &spec {
         DirectorySpec::Ldap(_) if bind_dn.is_some() => {
@@ -253,6 +256,11 @@ pub fn resolve(d: &DirectoryArgs) -> Result<Resolved, Error> {
         eprintln!(
             "ocsh: WARNING: --insecure-no-tls-verify: the server's certificate is NOT checked; anyone on the path can read the password and the changes"
         );
+    }
+    if let (DirectorySpec::Ldap(_), Some(w)) =
+        (&spec, crate::directory::ldap::cleartext_warning(&ldap))
+    {
+        eprintln!("ocsh: WARNING: {w}");
     }
     Ok(Resolved {
         spec,

@@ -6,6 +6,7 @@ pub mod config;
 pub mod journal;
 pub mod limits;
 pub mod output;
+pub mod policy;
 pub mod repl;
 pub mod replicator;
 pub mod show;

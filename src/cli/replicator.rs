@@ -3,21 +3,26 @@
 //! directory).
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use comfy_table::{ContentArrangement, Table, presets};
 
+use rhai::Map;
+
 use crate::error::Error;
 use crate::plan::{ApplyOutcome, SettingsChange, Workspace};
 use crate::replica::{CycleReport, Replica, ReplicaError};
 use crate::script::api_replicator::sync_now;
+use crate::script::{Sandbox, Session};
 
+use super::ApplySettings;
 use super::args::{DirectoryArgs, Format};
 use super::config;
+use super::policy::{self, Policy, PolicyOutcome};
 
 /// The replicator's commands.
 #[derive(Debug, Subcommand)]
@@ -26,9 +31,9 @@ pub enum ReplicatorCommand {
     /// stored in the replica (read again after every cycle), until Ctrl-C or SIGTERM;
     /// the cycle in progress is finished first (a second Ctrl-C abandons it, and the
     /// replica stays as it was before it).
-    Run(ReplicatorArgs),
+    Run(CycleArgs),
     /// Run one cycle now and print its counts.
-    Sync(ReplicatorArgs),
+    Sync(CycleArgs),
     /// Show the settings, the cookies, the last cycles and the problem counts.
     Status(StatusArgs),
     /// List the problems the last cycle found.
@@ -44,6 +49,37 @@ pub struct ReplicatorArgs {
     /// Output format.
     #[arg(long, short = 'f', default_value = "table", value_parser = super::args::formats(&["table", "json", "csv"]))]
     pub format: Format,
+}
+
+/// `ocsh replicator run` and `sync`: the directory, and a policy to run after each cycle.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CycleArgs {
+    /// The directory, `--replica` and the format.
+    #[command(flatten)]
+    pub common: ReplicatorArgs,
+    /// A Rhai script run after each cycle with `changes` (`added`, `changed`: User
+    /// objects; `moved`: #{ from, user }; `deleted`: what the replica last knew), in the
+    /// sandbox of `ocsh run`; its plan is shown, and written only with --apply.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Write the policy's plan (each entry with its preconditions, journalled).
+    #[arg(long, requires = "policy")]
+    pub apply: bool,
+    /// The journal of the policy's writes (default: the profile's, else
+    /// `journal.jsonl` in the user's state directory).
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub journal: Option<PathBuf>,
+    /// Writes in flight when the policy's plan is applied.
+    #[arg(long, requires = "apply", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: Option<u64>,
+    /// With --apply: allow a policy's plan that disables, removes or moves up to N users
+    /// (default 500, or the profile's max_destructive); a bigger one is refused and the
+    /// next cycle retries.
+    #[arg(long, value_name = "N", requires = "apply")]
+    pub allow_destructive: Option<usize>,
+    /// Wall-clock seconds a policy run may take.
+    #[arg(long, default_value_t = 300, requires = "policy")]
+    pub policy_timeout: u64,
 }
 
 /// `ocsh replicator status`.
@@ -162,31 +198,137 @@ fn cycle_json(r: &CycleReport, path: &std::path::Path) -> serde_json::Value {
     v
 }
 
-fn sync(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<(), Error> {
-    let (ws, path) = connect(&a.directory)?;
-    let mut replica = Replica::open(&path).map_err(replica_error)?;
-    let report = sync_now(&ws, &mut replica).map_err(replica_error)?;
-    match a.format {
-        // A cycle is one line, not a record set: CSV shows it like the table.
-        Format::Table | Format::Csv | Format::Ldif => write_out(out, &cycle_line(&report))?,
-        Format::Json => write_out(out, &format!("{:#}\n", cycle_json(&report, &path)))?,
-    }
-    Ok(())
+/// The session a replicator command keeps: the workspace (and with it the directory
+/// connection) the cycles read through, and the policy's engine.
+fn session(ws: Workspace, a: &CycleArgs) -> Session {
+    let sandbox = Sandbox {
+        timeout: Some(Duration::from_secs(a.policy_timeout)),
+        ..Sandbox::default()
+    };
+    // print() of a policy goes with the command's output; beside JSON, to stderr.
+    let printed: Box<dyn Write> = match a.common.format {
+        Format::Json => Box::new(std::io::stderr()),
+        _ => Box::new(std::io::stdout()),
+    };
+    Session::new(ws, Map::new(), &sandbox, printed)
 }
 
-fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<(), Error> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The second signal ends the process at once (the open transaction is never
-        // committed, so the replica stays as it was); the first asks to stop after the
-        // cycle in progress.
-        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
-            .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
-            .map_err(|e| Error::io("cannot handle signals", e))?;
+fn load_policy(a: &CycleArgs, resolved: &config::Resolved) -> Result<Option<Policy>, Error> {
+    let Some(path) = &a.policy else {
+        return Ok(None);
+    };
+    let apply = a.apply.then(|| ApplySettings {
+        command: "replicator",
+        directory: super::journal_directory(&resolved.spec),
+        undoes: None,
+        yes: true,
+        concurrency: a
+            .concurrency
+            .or(resolved.concurrency)
+            .unwrap_or(8)
+            .clamp(1, 64) as usize,
+        journal: a.journal.clone().or(resolved.journal.clone()),
+        limit: crate::plan::guard::Limit::resolve(a.allow_destructive, resolved.max_destructive),
+    });
+    let policy = Policy::load(path, apply)?;
+    // A policy that does not compile is refused before any cycle runs.
+    let check = Session::new(
+        Workspace::offline()?,
+        Map::new(),
+        &Sandbox::default(),
+        Box::new(std::io::sink()),
+    );
+    check
+        .check(&policy.name, &policy.source)
+        .map_err(Error::Script)?;
+    if a.apply && !resolved.spec.is_persistent() {
+        return Err(Error::Usage(
+            "--apply needs a directory that keeps changes; the built-in demo lives in memory"
+                .into(),
+        ));
     }
-    let path = replica_path(&a.directory)?;
-    let resolved = config::resolve(&a.directory)?;
-    if a.format == Format::Table {
+    Ok(Some(policy))
+}
+
+/// One cycle (and the policy after it) on the session's workspace. The outcome of the
+/// policy is printed; a policy that fails is reported, never an error of the cycle.
+fn cycle_once(
+    session: &mut Session,
+    path: &Path,
+    policy: Option<&Policy>,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(CycleReport, Option<PolicyOutcome>), Error> {
+    let mut replica = Replica::open(path).map_err(replica_error)?;
+    let report = {
+        let ws = session.host().ws.borrow();
+        sync_now(&ws, &mut replica).map_err(replica_error)?
+    };
+    match format {
+        Format::Table | Format::Csv | Format::Ldif => write_out(out, &cycle_line(&report))?,
+        Format::Json => write_out(out, &format!("{}\n", cycle_json(&report, path)))?,
+    }
+    let Some(policy) = policy else {
+        return Ok((report, None));
+    };
+    // The policy's plan and report go with the cycle's line; beside JSON, to stderr.
+    let mut err = std::io::stderr();
+    let log: &mut dyn Write = if format == Format::Json {
+        &mut err
+    } else {
+        out
+    };
+    let outcome = policy::run(session, policy, &mut replica, log)?;
+    write_out(log, &policy::outcome_line(&policy.name, &outcome))?;
+    Ok((report, Some(outcome)))
+}
+
+fn sync(a: &CycleArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let resolved = config::resolve(&a.common.directory)?;
+    let policy = load_policy(a, &resolved)?;
+    let (ws, path) = connect(&a.common.directory)?;
+    let mut session = session(ws, a);
+    let (_, outcome) = cycle_once(&mut session, &path, policy.as_ref(), a.common.format, out)?;
+    match outcome {
+        // The cycle is kept; the policy's failure is the command's error.
+        Some(PolicyOutcome::Failed(message)) => Err(Error::PolicyFailed {
+            policy: policy.map(|p| p.name.clone()).unwrap_or_default(),
+            message,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Sets `stop` on SIGINT and SIGTERM and wakes the returned receiver at once, so that a
+/// pause between cycles ends when the signal comes; a second signal ends the process
+/// (an open transaction is never committed, so the replica stays as it was).
+fn stop_signals(stop: &Arc<AtomicBool>) -> Result<mpsc::Receiver<()>, Error> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let fail = |e: std::io::Error| Error::io("cannot handle signals", e);
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .map_err(fail)?;
+        signal_hook::flag::register(signal, stop.clone()).map_err(fail)?;
+    }
+    let (tx, rx) = mpsc::channel();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(fail)?;
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+fn run(a: &CycleArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let woken = stop_signals(&stop)?;
+    let path = replica_path(&a.common.directory)?;
+    let resolved = config::resolve(&a.common.directory)?;
+    let policy = load_policy(a, &resolved)?;
+    if a.common.format == Format::Table {
         write_out(
             out,
             &format!(
@@ -196,22 +338,33 @@ fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<(), Error> {
             ),
         )?;
     }
+    // One session, and so one directory connection, for every cycle; after a directory
+    // failure the next cycle connects afresh.
+    let mut kept: Option<Session> = None;
     loop {
-        let outcome = Workspace::connect(&resolved.spec, &resolved.ldap, resolved.op_timeout)
-            .map_err(Error::from)
-            .and_then(|mut ws| {
-                ws.set_replica_path(Some(path.clone()));
-                let mut replica = Replica::open(&path).map_err(replica_error)?;
-                sync_now(&ws, &mut replica).map_err(replica_error)
-            });
-        match (outcome, a.format) {
-            (Ok(r), Format::Table | Format::Csv | Format::Ldif) => write_out(out, &cycle_line(&r))?,
-            (Ok(r), Format::Json) => write_out(out, &format!("{}\n", cycle_json(&r, &path)))?,
+        let connected = match kept.take() {
+            Some(s) => {
+                let reloaded = s.host().ws.borrow_mut().reload_deployment();
+                reloaded.map(|()| s).map_err(Error::from)
+            }
+            None => Workspace::connect(&resolved.spec, &resolved.ldap, resolved.op_timeout)
+                .map_err(Error::from)
+                .map(|mut ws| {
+                    ws.set_replica_path(Some(path.clone()));
+                    session(ws, a)
+                }),
+        };
+        let outcome = connected.and_then(|mut s| {
+            let r = cycle_once(&mut s, &path, policy.as_ref(), a.common.format, out);
+            r.map(|_| s)
+        });
+        match outcome {
+            Ok(s) => kept = Some(s),
             // The directory may come back: say so and go on (a cycle that failed while
             // reading is also recorded in the replica). A replica that cannot be opened
             // or written will not get better by waiting.
-            (Err(e), _) if e.is_directory() => eprintln!("ocsh: cycle failed: {e}"),
-            (Err(e), _) => return Err(e),
+            Err(e) if e.is_directory() => eprintln!("ocsh: cycle failed: {e}"),
+            Err(e) => return Err(e),
         }
         if stop.load(Ordering::SeqCst) {
             break;
@@ -220,14 +373,19 @@ fn run(a: &ReplicatorArgs, out: &mut dyn Write) -> Result<(), Error> {
             .and_then(|r| r.settings())
             .map_or(crate::ocs::replicator::DEFAULT_INTERVAL, |s| s.interval());
         let until = Instant::now() + Duration::from_secs(u64::from(interval));
-        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(100));
+        while !stop.load(Ordering::SeqCst) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // A signal wakes this at once; a missed wake-up is caught within a second.
+            let _ = woken.recv_timeout(left.min(Duration::from_secs(1)));
         }
         if stop.load(Ordering::SeqCst) {
             break;
         }
     }
-    if a.format == Format::Table {
+    if a.common.format == Format::Table {
         write_out(out, "stopped\n")?;
     }
     Ok(())

@@ -56,14 +56,15 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
-    /// A subtree search of `base` for `filter`, all attributes, pages of 500.
+    /// A subtree search of `base` for `filter`, all attributes, pages of 1000 (AD's
+    /// MaxPageSize; a server that allows fewer gets smaller pages).
     pub fn subtree(base: impl Into<String>, filter: impl Into<String>) -> SearchRequest {
         SearchRequest {
             base: base.into(),
             scope: Scope::Subtree,
             filter: filter.into(),
             attrs: Vec::new(),
-            page_size: 500,
+            page_size: 1000,
         }
     }
 }
@@ -148,6 +149,11 @@ pub trait Directory: Send + Sync {
         request: &SearchRequest,
         cursor: Option<PageCursor>,
     ) -> Result<Page, DirError>;
+
+    /// Gives up a search before its last page: the cursor will not be continued, so the
+    /// backend can free what keeps it open (an LDAP server connection). Backends whose
+    /// cursors hold nothing need not implement it.
+    fn release(&self, _cursor: &PageCursor) {}
 
     /// Applies the changes of one entry as one atomic operation with their preconditions.
     async fn modify(&self, dn: &str, changes: &[AttrChange]) -> Result<(), DirError>;

@@ -2,6 +2,8 @@
 //! and the plan. Every operation a script can ask for is a method here, so that the
 //! Rhai layer only translates.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +42,21 @@ pub struct Workspace {
     interrupt: Arc<AtomicBool>,
     /// The replicator's replica, when the command line named one.
     replica: Option<std::path::PathBuf>,
+    /// SIP-uniqueness checks so far, and the index of every directory SIP address that
+    /// answers them once there have been many (see `directory_holders`).
+    sip_checks: Cell<usize>,
+    sip_index: RefCell<Option<(std::time::Instant, SipIndex)>>,
 }
+
+/// Lower-cased SIP address -> the DNs of the directory's users that have it.
+type SipIndex = HashMap<String, Vec<String>>;
+
+/// SIP-uniqueness checks answered by a search each before one read of every address
+/// answers the rest.
+const SIP_INDEX_AFTER: usize = 64;
+
+/// How long that index is trusted (a REPL session outlives a bulk job).
+const SIP_INDEX_FOR: Duration = Duration::from_secs(120);
 
 impl Workspace {
     /// Opens a workspace on `dir`: reads the root DSE, the pools and the SIP domains.
@@ -99,6 +115,8 @@ impl Workspace {
             plan: Plan::default(),
             interrupt: Arc::new(AtomicBool::new(false)),
             replica: None,
+            sip_checks: Cell::new(0),
+            sip_index: RefCell::new(None),
         })
     }
 
@@ -204,6 +222,12 @@ impl Workspace {
             }
             other => other,
         }
+    }
+
+    /// Reads the pools and SIP domains again (a long-running replicator keeps one
+    /// workspace, and with it one connection, across its cycles).
+    pub fn reload_deployment(&mut self) -> Result<(), PlanError> {
+        self.load_deployment()
     }
 
     fn load_deployment(&mut self) -> Result<(), PlanError> {
@@ -371,6 +395,12 @@ impl Workspace {
         Ok((page.entries.iter().map(to_user).collect(), page.next))
     }
 
+    /// Gives up a user search before its last page (a loop left early), so that the
+    /// directory can free what keeps it open.
+    pub fn release_cursor(&self, cursor: &PageCursor) {
+        self.dir.release(cursor);
+    }
+
     fn stage(&mut self, read: &OcsUser, changes: Vec<UserChange>) {
         let mut after = self.view(read);
         after.apply(&changes);
@@ -389,27 +419,77 @@ impl Workspace {
     }
 
     fn holders_of(&self, sip: &SipUri) -> Result<Vec<String>, PlanError> {
+        let key = sip.key();
+        let in_dir = self.directory_holders(sip, &key)?;
+        let holds = |u: &OcsUser| u.sip().is_some_and(|s| s.to_lowercase() == key);
+        // The directory's holders, corrected for what the plan changes.
+        let mut holders: Vec<String> = in_dir
+            .into_iter()
+            .filter(|dn| self.plan.staged_view(dn).is_none_or(holds))
+            .collect();
+        holders.extend(
+            self.plan
+                .staged_holders(&key)
+                .filter(|u| holds(u))
+                .map(|u| u.dn.clone()),
+        );
+        Ok(holders)
+    }
+
+    /// The DNs of the directory's users whose SIP address is `sip`. The first few checks
+    /// of a session search for the address; from then on (a bulk job) one paged read of
+    /// every address answers the rest, instead of a round trip per user. The index is as
+    /// fresh as that read, as each search was as fresh as its own moment.
+    fn directory_holders(&self, sip: &SipUri, key: &str) -> Result<Vec<String>, PlanError> {
+        let checks = self.sip_checks.get() + 1;
+        self.sip_checks.set(checks);
+        if checks > SIP_INDEX_AFTER {
+            let fresh = self
+                .sip_index
+                .borrow()
+                .as_ref()
+                .is_some_and(|(at, _)| at.elapsed() < SIP_INDEX_FOR);
+            if !fresh {
+                let at = std::time::Instant::now();
+                let index = self.read_sip_index()?;
+                *self.sip_index.borrow_mut() = Some((at, index));
+            }
+            if let Some((_, index)) = self.sip_index.borrow().as_ref() {
+                return Ok(index.get(key).cloned().unwrap_or_default());
+            }
+        }
         let req = self.user_request(&format!(
             "(msRTCSIP-PrimaryUserAddress={})",
             escape_value(&sip.to_string())
         ));
         let dir = self.dir.clone();
-        let in_dir = self.block(async move { search_all(dir.as_ref(), &req).await })?;
-        let key = sip.key();
-        let holds = |u: &OcsUser| u.sip().is_some_and(|s| s.to_lowercase() == key);
-        // The directory's holders, corrected for what the plan changes.
-        let mut holders: Vec<String> = in_dir
-            .iter()
-            .filter(|e| self.plan.staged_view(&e.dn).is_none_or(holds))
-            .map(|e| e.dn.clone())
-            .collect();
-        holders.extend(
-            self.plan
-                .staged_views()
-                .filter(|u| holds(u))
-                .map(|u| u.dn.clone()),
-        );
-        Ok(holders)
+        let found = self.block(async move { search_all(dir.as_ref(), &req).await })?;
+        Ok(found.into_iter().map(|e| e.dn).collect())
+    }
+
+    fn read_sip_index(&self) -> Result<SipIndex, PlanError> {
+        let attr = Attr::PrimaryUserAddress.name();
+        let mut req = self.user_request(&format!("({attr}=*)"));
+        req.attrs = vec![attr.to_string()];
+        let mut index = SipIndex::new();
+        let mut cursor = None;
+        loop {
+            let dir = self.dir.clone();
+            let r = req.clone();
+            let page = self.block(async move { dir.search_page(&r, cursor).await })?;
+            for e in page.entries {
+                for v in e.get(attr) {
+                    index
+                        .entry(v.to_lowercase())
+                        .or_default()
+                        .push(e.dn.clone());
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(index),
+            }
+        }
     }
 
     /// Enables a user with `sip` (or the address derived from mail) on `pool`.
@@ -541,6 +621,9 @@ impl Workspace {
         progress: &mut dyn FnMut(usize, usize),
         write_settings: &mut dyn FnMut(&super::SettingsChange) -> ApplyOutcome,
     ) -> Result<ApplyReport, JournalError> {
+        // What is applied changes the directory's SIP addresses.
+        self.sip_index.borrow_mut().take();
+        self.sip_checks.set(0);
         let entries: Vec<_> = self.plan.entries().cloned().collect();
         journal.begin(info.begin(entries.len(), self.plan.change_count()));
         let dir = self.dir.clone();

@@ -62,6 +62,9 @@ pub(crate) const IDENTITY_ATTRS: &[&str] = &["objectGUID", "entryUUID"];
 /// Entries per page of a cycle's searches.
 pub(crate) const PAGE: usize = 1000;
 
+/// How many cycles the last-known rows of deleted users are kept for policy scripts.
+const DEPARTED_CYCLES: i64 = 10_000;
+
 /// Seconds added to a CSN cycle's duration for the overlap of the next one.
 const CSN_SLACK: u64 = 60;
 
@@ -400,15 +403,13 @@ impl Upsert<'_, '_> {
         let existing = match (by_guid, by_key) {
             (Some(g), Some(k)) if g.0 != k.0 => {
                 // Another object had this DN before; it is gone (this one moved here).
-                tx.execute("DELETE FROM users WHERE id = ?1", [k.0])?;
-                self.counts.deleted += 1;
+                self.delete(k.0)?;
                 Some(g)
             }
             (Some(g), _) => Some(g),
             (None, Some(k)) if k.1.guid.is_some() && new.guid.is_some() => {
                 // Same DN, another object: deleted and created again.
-                tx.execute("DELETE FROM users WHERE id = ?1", [k.0])?;
-                self.counts.deleted += 1;
+                self.delete(k.0)?;
                 None
             }
             (None, k) => k,
@@ -425,6 +426,12 @@ impl Upsert<'_, '_> {
                          change_marker = :change_marker, changed_in = :changed_in WHERE id = :id",
                     )?
                     .execute(row.as_slice())?;
+                    if normalize(&old.dn).is_ok_and(|k| k != *key) {
+                        tx.prepare_cached(
+                            "UPDATE users SET moved_from = ?2, moved_in = ?3 WHERE id = ?1",
+                        )?
+                        .execute(params![id, old.dn, self.cycle])?;
+                    }
                     self.counts.changed += 1;
                 } else if old.change_marker != new.change_marker {
                     tx.prepare_cached("UPDATE users SET change_marker = ?2 WHERE id = ?1")?
@@ -435,9 +442,9 @@ impl Upsert<'_, '_> {
             None => {
                 tx.prepare_cached(
                     "INSERT INTO users (dn, dn_key, guid, sam, upn, mail, display_name, enabled, sip, home_server, flags,
-                     federation, remote_access, change_marker, changed_in)
+                     federation, remote_access, change_marker, changed_in, added_in)
                      VALUES (:dn, :dn_key, :guid, :sam, :upn, :mail, :display_name, :enabled, :sip, :home_server, :flags,
-                     :federation, :remote_access, :change_marker, :changed_in)",
+                     :federation, :remote_access, :change_marker, :changed_in, :changed_in)",
                 )?
                 .execute(user_row(new, key, &self.cycle).as_slice())?;
                 self.counts.added += 1;
@@ -447,7 +454,17 @@ impl Upsert<'_, '_> {
         Ok(())
     }
 
+    /// Deletes a row, keeping what the replica last knew of it in `departed` (policy
+    /// scripts see it as `changes.deleted`).
     fn delete(&mut self, id: i64) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO departed (cycle, dn, guid, sam, upn, mail, display_name, enabled, sip, home_server, flags,
+                 federation, remote_access)
+                 SELECT ?2, dn, guid, sam, upn, mail, display_name, enabled, sip, home_server, flags, federation,
+                 remote_access FROM users WHERE id = ?1",
+            )?
+            .execute([id, self.cycle])?;
         self.tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
         self.counts.deleted += 1;
         Ok(())
@@ -511,7 +528,8 @@ impl Upsert<'_, '_> {
                 Some((dn, new_key)) => {
                     if key != new_key && !known_keys.contains(*new_key) {
                         self.tx.execute(
-                            "UPDATE users SET dn = ?2, dn_key = ?3, changed_in = ?4 WHERE id = ?1",
+                            "UPDATE users SET moved_from = dn, moved_in = ?4, dn = ?2, dn_key = ?3, changed_in = ?4
+                             WHERE id = ?1",
                             params![id, dn, new_key, self.cycle],
                         )?;
                         known_keys.insert((*new_key).to_string());
@@ -647,6 +665,13 @@ async fn run_cycle(
             tx.execute("DELETE FROM cookies WHERE naming_context = ?1", [&nc])?;
         }
     }
+    // What the replica knew of deleted users is kept for the policies of the next
+    // DEPARTED_CYCLES cycles (deletions are few; a policy that falls further behind
+    // misses them).
+    tx.execute(
+        "DELETE FROM departed WHERE cycle <= ?1",
+        [cycle - DEPARTED_CYCLES],
+    )?;
     store_deployment(&tx, input)?;
     let problems = store_problems(&tx, input, cycle)?;
     let users: i64 = tx.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;

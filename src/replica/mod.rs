@@ -10,6 +10,7 @@
 pub mod cycle;
 pub mod error;
 mod gather;
+pub mod policy;
 pub mod schema;
 
 use std::collections::BTreeMap;

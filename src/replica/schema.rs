@@ -101,6 +101,39 @@ CREATE TABLE problems (
 ALTER TABLE cycles ADD COLUMN deletions TEXT NOT NULL DEFAULT '';
 ALTER TABLE cycles ADD COLUMN entries_read INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 3: what each cycle added, moved and deleted, for policy scripts, and their progress.
+    r#"
+ALTER TABLE users ADD COLUMN added_in INTEGER REFERENCES cycles(id);
+ALTER TABLE users ADD COLUMN moved_from TEXT;
+ALTER TABLE users ADD COLUMN moved_in INTEGER REFERENCES cycles(id);
+
+CREATE TABLE departed (
+    id             INTEGER PRIMARY KEY,
+    cycle          INTEGER NOT NULL REFERENCES cycles(id),
+    dn             TEXT NOT NULL,
+    guid           TEXT,
+    sam            TEXT,
+    upn            TEXT,
+    mail           TEXT,
+    display_name   TEXT,
+    enabled        INTEGER,
+    sip            TEXT,
+    home_server    TEXT,
+    flags          INTEGER,
+    federation     INTEGER NOT NULL DEFAULT 0,
+    remote_access  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX departed_cycle ON departed (cycle);
+CREATE INDEX users_added_in ON users (added_in);
+
+CREATE TABLE policies (
+    name          TEXT PRIMARY KEY,
+    done_through  INTEGER NOT NULL DEFAULT 0,
+    runs          INTEGER NOT NULL DEFAULT 0,
+    last_run_at   TEXT,
+    last_error    TEXT
+);
+"#,
 ];
 
 /// The schema version this ocsh writes.
@@ -166,7 +199,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 7);
+        assert_eq!(tables, 9);
     }
 
     #[test]

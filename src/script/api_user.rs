@@ -116,6 +116,18 @@ impl Iterator for UserIter {
     }
 }
 
+/// A loop left before the last page (`break`, `return`, an error) gives its search up, so
+/// that an LDAP server connection is not held open for nothing.
+impl Drop for UserIter {
+    fn drop(&mut self) {
+        if let Some(cursor) = self.cursor.take() {
+            if let Ok(ws) = self.query.host.ws.try_borrow() {
+                ws.release_cursor(&cursor);
+            }
+        }
+    }
+}
+
 impl IntoIterator for UserQuery {
     type Item = Res<UserObj>;
     type IntoIter = UserIter;

@@ -199,6 +199,13 @@ impl Session {
             .collect()
     }
 
+    /// Sets a constant the next runs see (a replicator policy's `changes`), replacing one
+    /// of that name.
+    pub fn set_constant(&mut self, name: &str, value: Dynamic) {
+        let _ = self.scope.remove::<Dynamic>(name);
+        self.scope.push_constant_dynamic(name.to_string(), value);
+    }
+
     /// Forgets every variable and function (but keeps `params` and the plan).
     pub fn clear(&mut self) {
         let params = self.scope.get_value::<Map>("params").unwrap_or_default();

@@ -380,6 +380,35 @@ fn bad_inputs_exit_non_zero_with_a_message() -> Vec<Case> {
             "cannot reach ldap://127.0.0.1:1",
         ),
         (
+            "url-without-host",
+            &["run", "ok.rhai", "--directory", "ldap://"],
+            2,
+            "\"ldap://\" is not a usable LDAP URL: it names no host",
+        ),
+        (
+            "ldaps-url-without-host",
+            &["run", "ok.rhai", "--directory", "ldaps://"],
+            2,
+            "\"ldaps://\" is not a usable LDAP URL: it names no host",
+        ),
+        (
+            "url-with-empty-host",
+            &["run", "ok.rhai", "--directory", "ldap:///"],
+            2,
+            "\"ldap:///\" is not a usable LDAP URL: it names no host",
+        ),
+        (
+            "dc-list-with-a-malformed-url",
+            &[
+                "run",
+                "ok.rhai",
+                "--directory",
+                "ldap://127.0.0.1:1,ldap://:389",
+            ],
+            2,
+            "\"ldap://:389\" is not a usable LDAP URL",
+        ),
+        (
             "bind-without-password",
             &[
                 "run",

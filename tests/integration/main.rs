@@ -11,16 +11,20 @@ mod behaviour;
 mod cli;
 mod differential;
 mod embedded_writers;
+#[cfg(unix)]
+mod faults;
 mod input_files;
 mod journal;
 mod lync;
 mod plans_guard;
 mod plans_ldif;
 mod reach;
+mod reach_at_size;
 #[cfg(unix)]
 mod repl;
 mod replicator;
 mod sandbox_limits;
+mod scale;
 mod script;
 mod secrets;
 mod tester;
@@ -38,12 +42,15 @@ fn main() -> std::process::ExitCode {
     #[cfg(unix)]
     trials.extend(repl::trials());
     trials.extend(differential::trials());
+    #[cfg(unix)]
+    trials.extend(faults::trials());
     trials.extend(embedded_writers::trials());
     trials.extend(plans_ldif::trials());
     trials.extend(journal::trials());
     trials.extend(secrets::trials());
     trials.extend(tester::trials());
     trials.extend(reach::trials());
+    trials.extend(reach_at_size::trials());
     trials.extend(plans_guard::trials());
     trials.extend(lync::trials());
     trials.extend(api_coverage::trials());
@@ -51,11 +58,13 @@ fn main() -> std::process::ExitCode {
     support::harness::add_suite(&behaviour::SUITE, &args, &mut trials);
     support::harness::add_suite(&replicator::SUITE, &args, &mut trials);
     support::harness::add_suite(&api_coverage::SUITE, &args, &mut trials);
+    support::harness::add_suite(&scale::SUITE, &args, &mut trials);
     trials.extend(replicator::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     // Whatever a filter or a failure left running is stopped before the process ends.
     behaviour::SUITE.shut_down();
     replicator::SUITE.shut_down();
     api_coverage::SUITE.shut_down();
+    scale::SUITE.shut_down();
     conclusion.exit_code()
 }

@@ -204,6 +204,11 @@ impl Lab {
     /// A run of `ocsh ARGS` with this lab's directory and replica (the password in
     /// OCSH_PASSWORD), in the lab's folder.
     fn ocsh(&self, args: &[&str]) -> Test {
+        self.ocsh_on(&self.replica, args)
+    }
+
+    /// The same with another replica (a case that must not disturb the scenario's).
+    fn ocsh_on(&self, replica: &std::path::Path, args: &[&str]) -> Test {
         let t = Test::new().args(args);
         let t = match &self.store {
             Store::Embedded(path) => t.arg("--directory").arg(path.display().to_string()),
@@ -211,7 +216,24 @@ impl Lab {
                 .args(["--directory", &s.env.ldap_url, "--bind-dn", &s.env.bind_dn])
                 .env("OCSH_PASSWORD", &s.env.password),
         };
-        t.arg("--replica").arg(self.replica.display().to_string())
+        t.arg("--replica").arg(replica.display().to_string())
+    }
+
+    /// Adds entries behind ocsh's back: `ldapadd` on a server, appended to the LDIF file
+    /// on the embedded directory (so without a change number; the listing finds them).
+    fn add(&self, ldif: &str) {
+        match &self.store {
+            Store::Server(s) => {
+                let report = s.load("added.ldif", ldif);
+                assert!(report.refused.is_empty(), "{}: {report:?}", self.name);
+            }
+            Store::Embedded(path) => {
+                let mut text = std::fs::read_to_string(path).unwrap();
+                text.push('\n');
+                text.push_str(ldif);
+                std::fs::write(path, text).unwrap();
+            }
+        }
     }
 
     fn script(&self, name: &str, text: &str) -> String {
@@ -523,7 +545,78 @@ fn scenario(lab: &Lab) {
 // The tests
 // ---------------------------------------------------------------------------------------
 
-crate::suite! { "replicator", Lab, start_lab; scenario }
+/// The example policy (`scripts/policies/enable-ou.rhai`) on its own OU and replica: the
+/// replica's first cycle is a baseline; a user added with `ldapadd` (appended to the file
+/// on the embedded directory) is enabled by the next cycle's policy, on pool01 with the
+/// SIP address derived from mail; the cycle after it changes nothing; on the servers, a
+/// user moved out of the OU is disabled. The users are deleted at the end.
+fn policy_enables_new_users_of_an_ou(lab: &Lab) {
+    let name = lab.name;
+    let ou = "OU=Policy Test,DC=example,DC=com";
+    let example = std::fs::read_to_string(support::root().join("scripts/policies/enable-ou.rhai"))
+        .unwrap()
+        .replace("OU=Sales,DC=example,DC=com", ou);
+    let policy = lab.script("enable-ou.rhai", &example);
+    let replica = lab.temp.path().join("policy.sqlite");
+    let sync = || {
+        lab.ocsh_on(
+            &replica,
+            &["replicator", "sync", "--policy", &policy, "--apply"],
+        )
+    };
+    sync()
+        .stdout_has("policy enable-ou.rhai: no user changed since its last run")
+        .run();
+
+    let dn = format!("CN=Policy New,{ou}");
+    lab.add(&format!(
+        "dn: {ou}\nobjectClass: top\nobjectClass: organizationalUnit\nou: Policy Test\n\n\
+         dn: {dn}\nobjectClass: top\nobjectClass: person\nobjectClass: organizationalPerson\nobjectClass: user\n\
+         cn: Policy New\nsn: New\nsAMAccountName: policy.new\nuserPrincipalName: policy.new@example.com\n\
+         mail: policy.new@example.com\n"
+    ));
+    sync()
+        .stdout_has("1 added")
+        .stdout_has("policy enable-ou: 1 to enable, 0 to disable")
+        .stdout_has("msRTCSIP-PrimaryUserAddress  (absent) → sip:policy.new@example.com")
+        .stdout_has("Applied 1 of 1 entry")
+        .stdout_has("policy enable-ou.rhai: done")
+        .run();
+    let user = lab.workspace().find_user(&dn).unwrap();
+    assert_eq!(user.enabled(), Some(true), "{name}");
+    assert_eq!(user.sip(), Some("sip:policy.new@example.com"), "{name}");
+    assert!(
+        user.home_server()
+            .is_some_and(|h| h.to_lowercase().contains("cn=pool01,")),
+        "{name}: {:?}",
+        user.home_server()
+    );
+    // Applied once: the next cycle sees the user changed (by the apply), not added.
+    sync()
+        .stdout_has("policy enable-ou: 0 to enable, 0 to disable")
+        .stdout_has("No changes planned")
+        .stdout_has("policy enable-ou.rhai: done")
+        .run();
+    let mut left = dn.clone();
+    if matches!(lab.store, Store::Server(_)) {
+        lab.move_to(&dn, "OU=Leavers,DC=example,DC=com");
+        left = "CN=Policy New,OU=Leavers,DC=example,DC=com".into();
+        sync()
+            .stdout_has("policy enable-ou: 0 to enable, 1 to disable")
+            .stdout_has("msRTCSIP-UserEnabled  TRUE → FALSE")
+            .stdout_has("policy enable-ou.rhai: done")
+            .run();
+        assert_eq!(
+            lab.workspace().find_user(&left).unwrap().enabled(),
+            Some(false),
+            "{name}"
+        );
+    }
+    lab.delete(&left);
+    lab.delete(ou);
+}
+
+crate::suite! { "replicator", Lab, start_lab; scenario, policy_enables_new_users_of_an_ou }
 
 fn start_lab(name: &'static str) -> Result<Lab, String> {
     Ok(match support::start_server(name)? {
@@ -778,6 +871,72 @@ fn start_slapd_without_syncprov() -> Result<Lab, String> {
     Server::openldap_with(&[("SYNCPROV", "0")]).map(|server| Lab::server("openldap", server))
 }
 
+/// A policy that throws is reported (exit code 5, the cycle kept) and changes nothing;
+/// the next cycle gives the same users to the policy again, and once it works they are
+/// enabled.
+fn a_policy_that_throws_is_reported_and_retried() {
+    let lab = Lab::embedded();
+    let policy = lab.script("p.rhai", "throw \"the pool is not ready\";\n");
+    let sync = || lab.ocsh(&["replicator", "sync", "--policy", &policy, "--apply"]);
+    sync().run();
+    lab.add(
+        "dn: CN=Retry Me,OU=Sales,DC=example,DC=com\nobjectClass: top\nobjectClass: person\n\
+         objectClass: organizationalPerson\nobjectClass: user\ncn: Retry Me\nsAMAccountName: retry.me\n\
+         mail: retry.me@example.com\n",
+    );
+    // The cycle that adds the user, then one that adds nothing: the policy fails on both
+    // (it is given the same user again).
+    for added in ["1 added", "0 added"] {
+        sync()
+            .code(5)
+            .stdout_has(added)
+            .stdout_has("policy p.rhai: not done, retried next cycle: the policy failed")
+            .stdout_has("the pool is not ready")
+            .run();
+    }
+    let state = lab
+        .replica()
+        .policy_state(
+            &std::fs::canonicalize(&policy)
+                .unwrap()
+                .display()
+                .to_string(),
+        )
+        .unwrap();
+    assert!(
+        state
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("the pool is not ready")),
+        "{state:?}"
+    );
+    assert_eq!(state.runs, 3);
+    let Store::Embedded(forest) = &lab.store else {
+        unreachable!()
+    };
+    assert!(
+        !std::fs::read_to_string(forest)
+            .unwrap()
+            .contains("sip:retry.me@")
+    );
+    // Fixed: the cycles that failed are handled now (the user was added two cycles ago).
+    std::fs::write(
+        &policy,
+        "for u in changes.added { if u.sam == \"retry.me\" { u.enable(pool(\"pool02\")); } }\n",
+    )
+    .unwrap();
+    sync()
+        .stdout_has("0 added")
+        .stdout_has("Applied 1 of 1 entry")
+        .stdout_has("policy p.rhai: done")
+        .run();
+    assert!(
+        std::fs::read_to_string(forest)
+            .unwrap()
+            .contains("sip:retry.me@example.com")
+    );
+}
+
 /// The plain tests, and the one that needs a slapd of its own (without syncprov).
 pub(crate) fn trials() -> Vec<libtest_mimic::Trial> {
     let plain = |name: &'static str, f: fn()| support::harness::plain(module_path!(), name, f);
@@ -794,6 +953,10 @@ pub(crate) fn trials() -> Vec<libtest_mimic::Trial> {
         plain(
             "tables_fit_the_terminal_width",
             tables_fit_the_terminal_width,
+        ),
+        plain(
+            "a_policy_that_throws_is_reported_and_retried",
+            a_policy_that_throws_is_reported_and_retried,
         ),
         support::harness::own_server(
             module_path!(),

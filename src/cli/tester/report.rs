@@ -174,3 +174,52 @@ fn summary(f: &Finished) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed() -> Finished {
+        Finished {
+            name: "tests/x".into(),
+            time: std::time::Duration::from_millis(7),
+            error: None,
+            outcome: super::super::run::Outcome {
+                mismatches: vec![Mismatch::Differs {
+                    what: "plan",
+                    file: "x.plan.ldif".into(),
+                    expected: "a\nb <&>\n".into(),
+                    actual: "a\nc\n".into(),
+                }],
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_failure_is_a_diff_coloured_only_on_request() {
+        let plain = case_text(&failed(), false);
+        assert_eq!(
+            plain,
+            "FAIL tests/x (7 ms)\n    plan differs from x.plan.ldif:\n    --- x.plan.ldif\n    +++ actual\n    @@ -1,2 +1,2 @@\n     a\n    -b <&>\n    +c\n"
+        );
+        let coloured = case_text(&failed(), true);
+        assert!(
+            coloured.starts_with("\x1b[31mFAIL\x1b[0m tests/x"),
+            "{coloured:?}"
+        );
+        assert!(coloured.contains("\x1b[31m-b <&>\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[32m+c\x1b[0m"), "{coloured:?}");
+    }
+
+    #[test]
+    fn junit_escapes_the_diff() {
+        let xml = String::from_utf8(junit(&[failed()]).unwrap()).unwrap();
+        assert!(xml.contains("-b &lt;&amp;&gt;"), "{xml}");
+        assert!(xml.contains("<failure message=\"plan differs\">"), "{xml}");
+        assert!(
+            xml.contains("tests=\"1\" failures=\"1\" errors=\"0\""),
+            "{xml}"
+        );
+    }
+}

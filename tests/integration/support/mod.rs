@@ -518,6 +518,19 @@ impl Server {
         );
     }
 
+    /// OpenLDAP only: at most `n` entries a page for a paged search (`size.pr`), refused
+    /// with rc 11 above that, as a server with a lower MaxPageSize than AD's would.
+    pub fn limit_paged_results(&self, n: usize) {
+        assert_eq!(self.kind, ServerKind::OpenLdap, "a slapd setting");
+        self.ldapmodify_as(
+            "cn=admin,cn=config",
+            &format!(
+                "dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\nreplace: olcSizeLimit\n\
+                 olcSizeLimit: size.soft=1000 size.hard=1000 size.pr={n} size.prtotal=unlimited\n-\n"
+            ),
+        );
+    }
+
     /// Replaces `attr` of `dn` with `values` (none: deletes it), with ldapmodify.
     pub fn replace(&self, dn: &str, attr: &str, values: &[&str]) {
         let mut ldif = format!("dn: {dn}\nchangetype: modify\nreplace: {attr}\n");
