@@ -4,19 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success (with --apply: every change landed)
-  1  a file could not be read or written
-  2  usage error
-  3  script error (does not compile, failed, or broke a limit)
-  4  a rule refused a change (nothing written)
-  5  partial apply (some entries conflicted or failed)
-  6  directory error (cannot open, lookup failed, timeout)";
-
 /// ocsh: safe, scriptable provisioning of Office Communications Server users.
 #[derive(Debug, Parser)]
-#[command(name = "ocsh", version, about, after_help = EXIT_CODES)]
+#[command(name = "ocsh", version, about, after_help = crate::error::exit::help())]
 pub struct Cli {
     /// The command; none opens the REPL.
     #[command(subcommand)]
@@ -128,6 +118,11 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<super::replicator::ReplicatorCommand>,
     },
+    /// Plan the reverse of a journalled run (each change with the run's after-value as
+    /// its precondition), and write it with --apply.
+    Undo(Box<super::undo::UndoArgs>),
+    /// List the runs of a journal and what became of them (--run ID: its entries).
+    Journal(Box<super::journal::JournalArgs>),
     /// Write the built-in demo forest as an LDIF file (to change it with --apply).
     Demo {
         /// The file to write; it must not exist yet unless --force.

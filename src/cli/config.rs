@@ -117,7 +117,76 @@ pub fn load_config(path: Option<&Path>) -> Result<ConfigFile, Error> {
         }
         Err(e) => return Err(Error::Usage(format!("config file {}: {e}", path.display()))),
     };
-    toml::from_str(&text).map_err(|e| Error::Usage(format!("config file {}: {e}", path.display())))
+    parse_config(&text, &path)
+}
+
+/// True for a key that names a secret (`password`, `bind_password`, `pwd`, `secret`).
+fn names_a_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("pass") || k.contains("pwd") || k.contains("secret")
+}
+
+/// A TOML error as a line number and the parser's message, without the source line it
+/// quotes: that line may hold a password.
+fn toml_error(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map_or(0, |t| t.matches('\n').count())
+                + 1;
+            format!("line {line}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
+/// Refuses every key that names a secret, except `password_file` and `password_env`
+/// holding text; the value is never shown.
+fn refuse_secrets(table: &toml::Table, at: &str, path: &Path) -> Result<(), Error> {
+    for (key, value) in table {
+        let name = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        if let toml::Value::Table(inner) = value {
+            refuse_secrets(inner, &name, path)?;
+            continue;
+        }
+        if !names_a_secret(key) {
+            continue;
+        }
+        let allowed = matches!(key.as_str(), "password_file" | "password_env");
+        let message = match (allowed, value.is_str()) {
+            (true, true) => continue,
+            (true, false) => format!("`{name}` must be text (its value is not shown)"),
+            (false, _) => format!(
+                "`{name}`: passwords are never read from a config file (its value is not shown); \
+                 use password_file, password_env, OCSH_PASSWORD or the prompt"
+            ),
+        };
+        return Err(Error::Usage(format!(
+            "config file {}: {message}",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Parses a config file; no error quotes the file, so none can echo a secret.
+fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, Error> {
+    let fail = |e: toml::de::Error| {
+        Error::Usage(format!(
+            "config file {}: {}",
+            path.display(),
+            toml_error(&e, text)
+        ))
+    };
+    let table: toml::Table = toml::from_str(text).map_err(fail)?;
+    refuse_secrets(&table, "", path)?;
+    toml::from_str(text).map_err(fail)
 }
 
 fn read_password_file(path: &Path) -> Result<String, Error> {

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod complete;
 pub mod config;
+pub mod journal;
 pub mod limits;
 pub mod output;
 pub mod policy;
@@ -10,6 +11,7 @@ pub mod repl;
 pub mod replicator;
 pub mod show;
 pub mod tester;
+pub mod undo;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -20,7 +22,8 @@ use rhai::Map;
 
 use crate::directory::demo;
 use crate::error::Error;
-use crate::plan::{Workspace, render};
+use crate::plan::journal::Journal;
+use crate::plan::{RunInfo, Workspace, render};
 use crate::script::header::Header;
 use crate::script::{Sandbox, Session};
 
@@ -59,7 +62,7 @@ fn main_on_this_thread() -> u8 {
     };
     let mut stdout = std::io::stdout().lock();
     match dispatch(cli.command, &mut stdout) {
-        Ok(code) => code,
+        Ok(()) => crate::error::exit::OK,
         Err(e) => {
             let _ = stdout.flush();
             eprintln!("ocsh: {e}");
@@ -68,7 +71,7 @@ fn main_on_this_thread() -> u8 {
     }
 }
 
-fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> {
+fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<(), Error> {
     let command = match command {
         Some(c) => c,
         // Bare `ocsh`: the REPL with its defaults (and the OCSH_* environment).
@@ -92,11 +95,13 @@ fn dispatch(command: Option<Command>, out: &mut dyn Write) -> Result<u8, Error> 
         Command::Completions { shell } => completions(shell, out),
         Command::Man => man_page(out),
         Command::Replicator { command } => replicator::main(*command, out),
+        Command::Undo(args) => undo::undo(&args, out),
+        Command::Journal(args) => journal::list(&args, out),
     }
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::Io(format!("{}: {e}", path.display()))
+    Error::io(path.display().to_string(), e)
 }
 
 fn read_script(path: &Path) -> Result<String, Error> {
@@ -124,11 +129,11 @@ fn open_workspace(d: &DirectoryArgs) -> Result<(Workspace, config::Resolved), Er
     Ok((ws, resolved))
 }
 
-fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), Error> {
     let Some(file) = &args.file else {
         if args.help {
             write_out(out, &run_help())?;
-            return Ok(crate::error::exit::OK);
+            return Ok(());
         }
         return Err(Error::Usage(
             "ocsh run needs a script: ocsh run SCRIPT [--param NAME=VALUE]...".into(),
@@ -139,7 +144,7 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let header = Header::parse(&source).map_err(|e| Error::Usage(format!("{name}: header {e}")))?;
     if args.help {
         write_out(out, &format!("{}\n{}", header.help(&name), run_help()))?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     let params = header
         .params(&param_pairs(&args.common.params)?)
@@ -161,6 +166,9 @@ fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, Error> {
         ..Sandbox::default()
     };
     let apply = args.apply.then(|| ApplySettings {
+        command: "run",
+        directory: journal_directory(&resolved.spec),
+        undoes: None,
         yes: args.yes,
         concurrency: args
             .concurrency
@@ -216,9 +224,15 @@ fn run_help() -> String {
         .unwrap_or_default()
 }
 
-/// How `--apply` (or the REPL's `:apply`) writes.
+/// How `--apply` (or the REPL's `:apply`, or `undo --apply`) writes.
 #[derive(Debug, Clone)]
 pub struct ApplySettings {
+    /// The command, as the journal names it (`run`, `repl`, `undo`).
+    pub command: &'static str,
+    /// The directory as the journal names it ([`journal_directory`]).
+    pub directory: String,
+    /// The run an undo reverses.
+    pub undoes: Option<String>,
     /// Do not ask on a terminal.
     pub yes: bool,
     /// Writes in flight.
@@ -231,7 +245,7 @@ pub struct ApplySettings {
 
 fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
     out.write_all(s.as_bytes())
-        .map_err(|e| Error::Io(format!("stdout: {e}")))
+        .map_err(|e| Error::io("stdout", e))
 }
 
 /// Runs a script in a fresh session and shows its records and plan; with `apply`,
@@ -246,7 +260,7 @@ pub fn run_source(
     format: Format,
     apply: Option<&ApplySettings>,
     out: &mut dyn Write,
-) -> Result<u8, Error> {
+) -> Result<(), Error> {
     if format == Format::Ldif && apply.is_some() {
         return Err(Error::Usage(
             "--format ldif writes the plan for ldapmodify and applies nothing; drop --apply, \
@@ -327,7 +341,7 @@ pub fn run_source(
         return Err(e);
     }
     let mut report_json = serde_json::Value::Null;
-    let mut code = crate::error::exit::OK;
+    let mut outcome = Ok(());
     match apply {
         Some(settings) if planned => {
             // The guard comes before the question: --yes must not lift it. The plan was
@@ -351,16 +365,22 @@ pub fn run_source(
             );
             if std::io::stdin().is_terminal() && !settings.yes && !confirm(&question)? {
                 write_out(out, "Not applied.\n")?;
-                return Ok(code);
+                return Ok(());
             }
-            let report = apply_plan(&mut ws, settings)?;
+            let report = apply_plan(&mut ws, settings, Some(name))?;
             if format == Format::Table {
-                write_out(out, &format!("\n{}", render::report_text(&report)))?;
+                write_out(
+                    out,
+                    &format!(
+                        "\n{}{}",
+                        render::report_text(&report),
+                        journal_footer(&report, settings)
+                    ),
+                )?;
             }
             report_json = render::report_json(&report);
-            if !report.all_applied() {
-                code = crate::error::exit::PARTIAL;
-            }
+            report_json["run"] = serde_json::json!(report.run);
+            outcome = apply_outcome(&report);
         }
         None if planned && format == Format::Table => {
             write_out(
@@ -379,7 +399,27 @@ pub fn run_source(
         });
         write_out(out, &format!("{doc:#}\n"))?;
     }
-    Ok(code)
+    outcome
+}
+
+/// What an apply's report means for the command: the journal's failure, or the entries
+/// that did not land, as the error; `Ok` when everything landed.
+pub(crate) fn apply_outcome(report: &crate::plan::ApplyReport) -> Result<(), Error> {
+    if let Some(e) = &report.journal_error {
+        return Err(Error::Journal {
+            source: e.clone(),
+            started: true,
+        });
+    }
+    if report.all_applied() {
+        return Ok(());
+    }
+    Err(Error::Partial {
+        applied: report.applied(),
+        conflicted: report.conflicted(),
+        failed: report.failed(),
+        total: report.results.len(),
+    })
 }
 
 /// Refuses (exit 4) a plan that goes beyond a reach its scripts declared; `name` is the
@@ -396,40 +436,87 @@ pub(crate) fn enforce_reach(plan: &crate::plan::Plan, name: &str) -> Result<(), 
     })
 }
 
-/// Writes the workspace's plan: opens the journal first (an unwritable journal stops the
-/// apply before anything is written), shows progress on a terminal, records every
-/// attempted change in the journal.
+/// Writes the workspace's plan through the write-ahead journal (an unwritable journal
+/// stops the apply before anything is written and keeps the plan staged), showing
+/// progress on a terminal. The report says what landed, also when the journal failed
+/// during the apply (`report.journal_error`).
 pub fn apply_plan(
     ws: &mut Workspace,
     settings: &ApplySettings,
+    script: Option<&str>,
 ) -> Result<crate::plan::ApplyReport, Error> {
     // Before the journal and the first write: a plan beyond its reach writes nothing.
     enforce_reach(ws.plan(), "the plan")?;
-    let directory = ws.describe();
-    let journal_path = settings
+    let journal_path = journal_path(settings)?;
+    let mut journal = Journal::open(&journal_path).map_err(not_started)?;
+    let info = RunInfo {
+        command: settings.command.to_string(),
+        script: script.map(str::to_string),
+        undoes: settings.undoes.clone(),
+        directory: settings.directory.clone(),
+    };
+    let bar = progress_bar(ws.plan().entry_count());
+    let report = ws
+        .apply(
+            &mut journal,
+            &info,
+            settings.concurrency,
+            &mut |done, _| {
+                if let Some(b) = &bar {
+                    b.set_position(done as u64);
+                }
+            },
+            &mut replicator::write_settings,
+        )
+        .map_err(not_started);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    report
+}
+
+/// The journal file `settings` names, or the default one.
+pub(crate) fn journal_path(settings: &ApplySettings) -> Result<std::path::PathBuf, Error> {
+    settings
         .journal
         .clone()
         .or_else(config::default_journal_path)
         .ok_or_else(|| {
             Error::Usage("no state directory for the journal; give --journal FILE".into())
-        })?;
-    let mut journal =
-        crate::plan::journal::Journal::open(&journal_path).map_err(|e| io_err(&journal_path, e))?;
-    let bar = progress_bar(ws.plan().entry_count());
-    let replicator_settings = ws.take_settings_change();
-    let mut report = ws.apply(settings.concurrency, &mut |done, _| {
-        if let Some(b) = &bar {
-            b.set_position(done as u64);
-        }
-    });
-    if let Some(b) = bar {
-        b.finish_and_clear();
+        })
+}
+
+fn not_started(e: crate::plan::journal::JournalError) -> Error {
+    Error::Journal {
+        source: std::sync::Arc::new(e),
+        started: false,
     }
-    report.settings = replicator_settings.map(replicator::write_settings);
-    journal
-        .record(&directory, &report)
-        .map_err(|e| io_err(journal.path(), e))?;
-    Ok(report)
+}
+
+/// After the summary: the run's journal line, and the journal's failure if it failed
+/// during the apply.
+fn journal_footer(report: &crate::plan::ApplyReport, settings: &ApplySettings) -> String {
+    let path = settings
+        .journal
+        .clone()
+        .or_else(config::default_journal_path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!("Journal: run {} in {path}\n", report.run)
+}
+
+/// The directory as the journal names it: an LDIF file by its absolute path (so that
+/// `ocsh undo` finds it from any folder), a server by its URL.
+pub(crate) fn journal_directory(spec: &crate::directory::DirectorySpec) -> String {
+    use crate::directory::DirectorySpec;
+    match spec {
+        DirectorySpec::Demo => "demo".to_string(),
+        DirectorySpec::Ldif(p) => std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.clone())
+            .display()
+            .to_string(),
+        DirectorySpec::Ldap(url) => url.clone(),
+    }
 }
 
 /// A progress bar on stderr when it is a terminal; nothing otherwise (pipes, CI).
@@ -451,7 +538,7 @@ fn confirm(question: &str) -> Result<bool, Error> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|e| Error::Io(format!("stdin: {e}")))?;
+        .map_err(|e| Error::io("stdin", e))?;
     Ok(matches!(
         line.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
@@ -464,7 +551,7 @@ fn check(
     strict: bool,
     limit_flags: &limits::LimitArgs,
     out: &mut dyn Write,
-) -> Result<u8, Error> {
+) -> Result<(), Error> {
     let sandbox = Sandbox {
         limits: limits::resolve(limit_flags, None)?,
         lib: config::lib_folders(lib, &[])?,
@@ -517,11 +604,11 @@ fn check(
             ..e
         })),
         Some(e) => Err(Error::Script(e)),
-        None => Ok(crate::error::exit::OK),
+        None => Ok(()),
     }
 }
 
-fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<u8, Error> {
+fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<(), Error> {
     let session = Session::new(
         Workspace::offline()?,
         Map::new(),
@@ -529,31 +616,31 @@ fn docs(definitions: Option<&Path>, out: &mut dyn Write) -> Result<u8, Error> {
         Box::new(std::io::sink()),
     );
     if let Some(dir) = definitions {
-        let path = crate::script::docs::write_definitions(&session, dir).map_err(Error::Io)?;
+        let path = crate::script::docs::write_definitions(&session, dir)
+            .map_err(|e| Error::io("ocsh docs --definitions", std::io::Error::other(e)))?;
         eprintln!("wrote {}", path.display());
     }
     write_out(
         out,
-        &crate::script::docs::api_markdown(&session).map_err(Error::Io)?,
+        &crate::script::docs::api_markdown(&session)
+            .map_err(|e| Error::io("ocsh docs", std::io::Error::other(e)))?,
     )?;
-    Ok(crate::error::exit::OK)
+    Ok(())
 }
 
 /// The shell's completion script, from the same clap definitions as the parser.
-fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<u8, Error> {
+fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<(), Error> {
     use clap::CommandFactory;
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "ocsh", &mut buf);
-    out.write_all(&buf)
-        .map_err(|e| Error::Io(format!("stdout: {e}")))?;
-    Ok(crate::error::exit::OK)
+    out.write_all(&buf).map_err(|e| Error::io("stdout", e))
 }
 
 /// The man page (section 1) of `ocsh` and, after it, one section per subcommand, so that
 /// `man -l` shows every command's options in one page.
-fn man_page(out: &mut dyn Write) -> Result<u8, Error> {
+fn man_page(out: &mut dyn Write) -> Result<(), Error> {
     use clap::CommandFactory;
-    let io = |e: std::io::Error| Error::Io(format!("stdout: {e}"));
+    let io = |e: std::io::Error| Error::io("stdout", e);
     let cli = Cli::command();
     let mut buf = Vec::new();
     clap_mangen::Man::new(cli.clone())
@@ -566,8 +653,7 @@ fn man_page(out: &mut dyn Write) -> Result<u8, Error> {
         page.render_synopsis_section(&mut buf).map_err(io)?;
         page.render_options_section(&mut buf).map_err(io)?;
     }
-    out.write_all(&buf).map_err(io)?;
-    Ok(crate::error::exit::OK)
+    out.write_all(&buf).map_err(io)
 }
 
 fn write_demo(
@@ -575,7 +661,7 @@ fn write_demo(
     force: bool,
     users: Option<u64>,
     out: &mut dyn Write,
-) -> Result<u8, Error> {
+) -> Result<(), Error> {
     if file.exists() && !force {
         return Err(Error::Usage(format!(
             "{} exists; use --force to overwrite it",
@@ -595,6 +681,6 @@ fn write_demo(
             file.display()
         )
     }
-    .map_err(|e| Error::Io(format!("stdout: {e}")))?;
-    Ok(crate::error::exit::OK)
+    .map_err(|e| Error::io("stdout", e))?;
+    Ok(())
 }

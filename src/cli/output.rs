@@ -4,6 +4,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use rhai::Map;
 use serde_json::Value;
 
+use crate::plan::terminal::printable;
 use crate::script::values::{map_to_json, to_text};
 
 /// Keys that name the record's subject lead the table; Rhai maps are sorted by key, so
@@ -32,7 +33,7 @@ fn columns(records: &[Map]) -> Vec<String> {
 pub fn records_csv(records: &[Map]) -> Result<String, crate::error::Error> {
     let columns = columns(records);
     let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| crate::error::Error::Io(format!("csv: {e}"));
+    let fail = |e: csv::Error| crate::error::Error::io("csv", e);
     if !records.is_empty() {
         w.write_record(&columns).map_err(fail)?;
     }
@@ -46,7 +47,7 @@ pub fn records_csv(records: &[Map]) -> Result<String, crate::error::Error> {
     }
     let bytes = w
         .into_inner()
-        .map_err(|e| crate::error::Error::Io(format!("csv: {e}")))?;
+        .map_err(|e| crate::error::Error::io("csv", e))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -85,8 +86,10 @@ pub(crate) fn fit(t: &mut Table, width: Option<u16>) {
 /// A column whose cells are all at most this wide is never wrapped.
 const SHORT_COLUMN: usize = 24;
 
-/// Adds a row that is cut after [`ROW_LINES`] lines.
+/// Adds a row that is cut after [`ROW_LINES`] lines, control characters from directory
+/// values shown escaped.
 pub(crate) fn add_row(t: &mut Table, cells: Vec<String>) {
+    let cells: Vec<String> = cells.iter().map(|c| printable(c).into_owned()).collect();
     let mut row = comfy_table::Row::from(cells);
     row.max_height(ROW_LINES);
     t.add_row(row);
@@ -99,7 +102,7 @@ pub fn records_table(records: &[Map]) -> String {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED);
     fit(&mut t, output_width());
-    t.set_header(columns.clone());
+    t.set_header(columns.iter().map(|c| printable(c).into_owned()));
     let mut widest = vec![0usize; columns.len()];
     for r in records {
         let cells: Vec<String> = columns

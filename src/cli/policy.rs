@@ -81,7 +81,7 @@ pub fn run(
     replica: &mut Replica,
     out: &mut dyn Write,
 ) -> Result<PolicyOutcome, Error> {
-    let io = |e: crate::replica::ReplicaError| Error::Io(e.to_string());
+    let io = Error::Replica;
     let state = replica.policy_state(&policy.name).map_err(io)?;
     let set = replica.changes_since(state.done_through).map_err(io)?;
     if set.is_empty() {
@@ -143,7 +143,14 @@ fn attempt(
     // The blast-radius guard of `ocsh run --apply`: a policy that would disable, remove
     // or move more users than allowed writes nothing.
     crate::plan::guard::check(ws.plan(), settings.limit).map_err(|e| format!("refused: {e}"))?;
-    let report = super::apply_plan(&mut ws, settings).map_err(|e| e.to_string())?;
+    let report =
+        super::apply_plan(&mut ws, settings, Some(&policy.name)).map_err(|e| e.to_string())?;
+    if let Some(e) = &report.journal_error {
+        write(out, &render::report_text(&report))?;
+        return Err(format!(
+            "{e}; the apply stopped sending when its journal failed"
+        ));
+    }
     write(out, &render::report_text(&report))?;
     if report.all_applied() {
         Ok(PolicyOutcome::Done)

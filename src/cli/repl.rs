@@ -142,7 +142,7 @@ fn help(topic: Option<&str>) -> String {
 }
 
 /// Runs the REPL (or, on a pipe, the piped input as one script).
-pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
+pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<(), Error> {
     let params = crate::script::header::Header::default()
         .params(&param_pairs(&args.common.params)?)
         .map_err(Error::Usage)?;
@@ -158,7 +158,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
         let mut source = String::new();
         std::io::stdin()
             .read_to_string(&mut source)
-            .map_err(|e| Error::Io(format!("stdin: {e}")))?;
+            .map_err(|e| Error::io("stdin", e))?;
         return run_source(
             ws,
             params,
@@ -182,16 +182,19 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let config = rustyline::Config::builder()
         .completion_type(rustyline::CompletionType::List)
         .max_history_size(5000)
-        .map_err(|e| Error::Io(format!("line editor: {e}")))?
+        .map_err(|e| Error::io("line editor", e))?
         .build();
-    let mut rl: Editor<ReplHelper, FileHistory> = Editor::with_config(config)
-        .map_err(|e| Error::Io(format!("cannot start the line editor: {e}")))?;
+    let mut rl: Editor<ReplHelper, FileHistory> =
+        Editor::with_config(config).map_err(|e| Error::io("cannot start the line editor", e))?;
     rl.set_helper(Some(helper));
     let history = history_path();
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
     let apply_settings = ApplySettings {
+        command: "repl",
+        directory: super::journal_directory(&resolved.spec),
+        undoes: None,
         yes: false,
         concurrency: resolved.concurrency.unwrap_or(8).clamp(1, 64) as usize,
         journal: resolved.journal.clone(),
@@ -233,7 +236,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
                 }
                 continue;
             }
-            Err(e) => return Err(Error::Io(format!("terminal: {e}"))),
+            Err(e) => return Err(Error::io("terminal", e)),
         };
         while !input.trim_start().starts_with(':') && is_incomplete(&input) {
             match rl.readline("  ..> ") {
@@ -246,7 +249,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
                     break;
                 }
                 Err(ReadlineError::Eof) => break,
-                Err(e) => return Err(Error::Io(format!("terminal: {e}"))),
+                Err(e) => return Err(Error::io("terminal", e)),
             }
         }
         if input.trim().is_empty() {
@@ -314,7 +317,7 @@ pub fn repl(args: &ReplArgs, out: &mut dyn Write) -> Result<u8, Error> {
         count += 1;
         eval(&mut session, &format!("<input {count}>"), &input, out);
     }
-    Ok(crate::error::exit::OK)
+    Ok(())
 }
 
 /// `:load FILE`: the file's declared reach bounds the session's plan from then on (with
@@ -449,8 +452,17 @@ fn repl_apply(
     );
     match rl.readline(&question) {
         Ok(a) if matches!(a.trim().to_ascii_lowercase().as_str(), "y" | "yes") => {
-            let report = apply_plan(&mut ws, settings)?;
-            let _ = write!(out, "{}", render::report_text(&report));
+            let report = apply_plan(&mut ws, settings, None)?;
+            let _ = write!(
+                out,
+                "{}{}",
+                render::report_text(&report),
+                super::journal_footer(&report, settings)
+            );
+            // The session goes on: the REPL shows what an apply's error would be.
+            if let Err(e) = super::apply_outcome(&report) {
+                let _ = writeln!(out, "{e}");
+            }
         }
         _ => {
             let _ = writeln!(out, "not applied; the changes stay staged");

@@ -106,7 +106,7 @@ pub struct ProblemsArgs {
 }
 
 /// Runs a replicator command.
-pub fn main(command: ReplicatorCommand, out: &mut dyn Write) -> Result<u8, Error> {
+pub fn main(command: ReplicatorCommand, out: &mut dyn Write) -> Result<(), Error> {
     match command {
         ReplicatorCommand::Run(a) => run(&a, out),
         ReplicatorCommand::Sync(a) => sync(&a, out),
@@ -115,18 +115,14 @@ pub fn main(command: ReplicatorCommand, out: &mut dyn Write) -> Result<u8, Error
     }
 }
 
-fn replica_error(e: ReplicaError) -> Error {
-    if e.is_directory() {
-        Error::Directory(e.to_string())
-    } else {
-        Error::Io(e.to_string())
-    }
+pub(crate) fn replica_error(e: ReplicaError) -> Error {
+    Error::Replica(e)
 }
 
 fn write_out(out: &mut dyn Write, s: &str) -> Result<(), Error> {
     out.write_all(s.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| Error::Io(format!("stdout: {e}")))
+        .map_err(|e| Error::io("stdout", e))
 }
 
 /// The replica of a command: `--replica`, else `<state dir>/ocsh/replica-<name>.sqlite`
@@ -158,15 +154,14 @@ pub fn replica_path(d: &DirectoryArgs) -> Result<PathBuf, Error> {
 
 /// Writes a plan's staged settings change to its replica (the runner calls this after
 /// the directory entries).
-pub fn write_settings(change: SettingsChange) -> (SettingsChange, ApplyOutcome) {
-    let outcome = match Replica::open(&change.replica)
+pub fn write_settings(change: &SettingsChange) -> ApplyOutcome {
+    match Replica::open(&change.replica)
         .and_then(|mut r| r.write_settings(&change.before, &change.after))
     {
         Ok(()) => ApplyOutcome::Applied,
         Err(e @ ReplicaError::Conflict { .. }) => ApplyOutcome::Conflict(e.to_string()),
         Err(e) => ApplyOutcome::Failed(e.to_string()),
-    };
-    (change, outcome)
+    }
 }
 
 fn connect(d: &DirectoryArgs) -> Result<(Workspace, PathBuf), Error> {
@@ -224,6 +219,9 @@ fn load_policy(a: &CycleArgs, resolved: &config::Resolved) -> Result<Option<Poli
         return Ok(None);
     };
     let apply = a.apply.then(|| ApplySettings {
+        command: "replicator",
+        directory: super::journal_directory(&resolved.spec),
+        undoes: None,
         yes: true,
         concurrency: a
             .concurrency
@@ -286,17 +284,20 @@ fn cycle_once(
     Ok((report, Some(outcome)))
 }
 
-fn sync(a: &CycleArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn sync(a: &CycleArgs, out: &mut dyn Write) -> Result<(), Error> {
     let resolved = config::resolve(&a.common.directory)?;
     let policy = load_policy(a, &resolved)?;
     let (ws, path) = connect(&a.common.directory)?;
     let mut session = session(ws, a);
     let (_, outcome) = cycle_once(&mut session, &path, policy.as_ref(), a.common.format, out)?;
-    Ok(match outcome {
-        // The cycle is kept; the policy's failure is the exit code.
-        Some(PolicyOutcome::Failed(_)) => crate::error::exit::PARTIAL,
-        _ => crate::error::exit::OK,
-    })
+    match outcome {
+        // The cycle is kept; the policy's failure is the command's error.
+        Some(PolicyOutcome::Failed(message)) => Err(Error::PolicyFailed {
+            policy: policy.map(|p| p.name.clone()).unwrap_or_default(),
+            message,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Sets `stop` on SIGINT and SIGTERM and wakes the returned receiver at once, so that a
@@ -304,7 +305,7 @@ fn sync(a: &CycleArgs, out: &mut dyn Write) -> Result<u8, Error> {
 /// (an open transaction is never committed, so the replica stays as it was).
 fn stop_signals(stop: &Arc<AtomicBool>) -> Result<mpsc::Receiver<()>, Error> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let fail = |e: std::io::Error| Error::Io(format!("cannot handle signals: {e}"));
+    let fail = |e: std::io::Error| Error::io("cannot handle signals", e);
     for signal in [SIGINT, SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
             .map_err(fail)?;
@@ -322,7 +323,7 @@ fn stop_signals(stop: &Arc<AtomicBool>) -> Result<mpsc::Receiver<()>, Error> {
     Ok(rx)
 }
 
-fn run(a: &CycleArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn run(a: &CycleArgs, out: &mut dyn Write) -> Result<(), Error> {
     let stop = Arc::new(AtomicBool::new(false));
     let woken = stop_signals(&stop)?;
     let path = replica_path(&a.common.directory)?;
@@ -363,7 +364,7 @@ fn run(a: &CycleArgs, out: &mut dyn Write) -> Result<u8, Error> {
             // The directory may come back: say so and go on (a cycle that failed while
             // reading is also recorded in the replica). A replica that cannot be opened
             // or written will not get better by waiting.
-            Err(e @ Error::Directory(_)) => eprintln!("ocsh: cycle failed: {e}"),
+            Err(e) if e.is_directory() => eprintln!("ocsh: cycle failed: {e}"),
             Err(e) => return Err(e),
         }
         if stop.load(Ordering::SeqCst) {
@@ -388,7 +389,7 @@ fn run(a: &CycleArgs, out: &mut dyn Write) -> Result<u8, Error> {
     if a.common.format == Format::Table {
         write_out(out, "stopped\n")?;
     }
-    Ok(crate::error::exit::OK)
+    Ok(())
 }
 
 /// A table that fits `width` (comfy-table's dynamic arrangement wraps the long columns,
@@ -435,14 +436,14 @@ fn key_values(rows: &[(&str, String)], width: Option<u16>) -> String {
         .collect()
 }
 
-fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<(), Error> {
     let path = replica_path(&a.common.directory)?;
     let replica = Replica::open_existing(&path).map_err(replica_error)?;
     let s = replica.status(a.cycles).map_err(replica_error)?;
     if a.common.format == Format::Json {
         let v = serde_json::to_value(&s).unwrap_or(serde_json::Value::Null);
         write_out(out, &format!("{v:#}\n"))?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     let width = output_width();
     let mut rows: Vec<(&str, String)> = Vec::new();
@@ -526,10 +527,10 @@ fn status(a: &StatusArgs, out: &mut dyn Write) -> Result<u8, Error> {
         text.push_str(&format!("  {k:30}{n}\n"));
     }
     write_out(out, &text)?;
-    Ok(crate::error::exit::OK)
+    Ok(())
 }
 
-fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
+fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<(), Error> {
     if let Some(k) = &a.kind {
         if crate::ocs::replicator::ProblemKind::from_name(k).is_none() {
             let known: Vec<&str> = crate::ocs::replicator::ProblemKind::ALL
@@ -553,11 +554,11 @@ fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
     if a.common.format == Format::Json {
         let v = serde_json::to_value(&list).unwrap_or(serde_json::Value::Null);
         write_out(out, &format!("{v:#}\n"))?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     if a.common.format == Format::Csv {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let fail = |e: csv::Error| Error::Io(format!("csv: {e}"));
+        let fail = |e: csv::Error| Error::io("csv", e);
         w.write_record(["kind", "user", "sip", "problem", "dn"])
             .map_err(fail)?;
         for p in &list {
@@ -570,13 +571,13 @@ fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
             ];
             w.write_record(row).map_err(fail)?;
         }
-        let bytes = w.into_inner().map_err(|e| Error::Io(format!("csv: {e}")))?;
+        let bytes = w.into_inner().map_err(|e| Error::io("csv", e))?;
         write_out(out, &String::from_utf8_lossy(&bytes))?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     if list.is_empty() {
         write_out(out, "No problems.\n")?;
-        return Ok(crate::error::exit::OK);
+        return Ok(());
     }
     let width = output_width();
     let with_dn = width.is_none_or(|w| w >= WIDTH_FOR_DN);
@@ -601,5 +602,5 @@ fn problems(a: &ProblemsArgs, out: &mut dyn Write) -> Result<u8, Error> {
     }
     unwrapped(&mut t, &[0]);
     write_out(out, &format!("{t}\n{} problem(s)\n", list.len()))?;
-    Ok(crate::error::exit::OK)
+    Ok(())
 }

@@ -5,6 +5,7 @@ use comfy_table::{Table, presets};
 use rhai::{Array, Dynamic};
 
 use crate::ocs::Flags;
+use crate::plan::terminal::printable;
 use crate::script::api_pool::PoolObj;
 use crate::script::api_user::{UserObj, UserQuery};
 use crate::script::values::to_text;
@@ -23,9 +24,13 @@ fn card(u: &UserObj) -> String {
         Some(false) => "false (temporarily disabled)",
         None => "never enabled",
     };
-    let row =
-        |k: &str, v: Option<String>| format!("  {k:<14}{}\n", v.unwrap_or_else(|| "-".into()));
-    let mut out = format!("{}  {}\n", now.label(), now.dn);
+    let row = |k: &str, v: Option<String>| {
+        format!(
+            "  {k:<14}{}\n",
+            v.map_or_else(|| "-".into(), |v| printable(&v).into_owned())
+        )
+    };
+    let mut out = format!("{}  {}\n", printable(now.label()), printable(&now.dn));
     out.push_str(&row("enabled", Some(enabled.into())));
     out.push_str(&row("sip", now.sip().map(str::to_string)));
     out.push_str(&row("home pool", home));
@@ -68,7 +73,7 @@ fn card(u: &UserObj) -> String {
             .map(|h| crate::ocs::pool::describe_home_server(h, ws.pools())),
     );
     for p in now.problems(&ws.context()) {
-        out.push_str(&format!("  problem       {p}\n"));
+        out.push_str(&format!("  problem       {}\n", printable(&p.to_string())));
     }
     out.trim_end().to_string()
 }
@@ -91,19 +96,17 @@ fn users_table<'a>(users: impl Iterator<Item = &'a UserObj>) -> Table {
     for u in users {
         let now = u.host.ws.borrow().view(&u.read);
         let ws = u.host.ws.borrow();
-        super::output::add_row(
-            &mut t,
-            vec![
-                now.label().to_string(),
-                now.enabled().map_or_else(|| "-".into(), |b| b.to_string()),
-                now.sip().unwrap_or("-").to_string(),
-                now.home_server().map_or_else(
-                    || "-".into(),
-                    |h| crate::ocs::pool::describe_home_server(h, ws.pools()),
-                ),
-                now.flags().map_or_else(|| "-".into(), |f| f.to_string()),
-            ],
-        );
+        let cells = [
+            now.label().to_string(),
+            now.enabled().map_or_else(|| "-".into(), |b| b.to_string()),
+            now.sip().unwrap_or("-").to_string(),
+            now.home_server().map_or_else(
+                || "-".into(),
+                |h| crate::ocs::pool::describe_home_server(h, ws.pools()),
+            ),
+            now.flags().map_or_else(|| "-".into(), |f| f.to_string()),
+        ];
+        super::output::add_row(&mut t, cells.to_vec());
     }
     t
 }
@@ -129,8 +132,8 @@ pub fn show(value: &Dynamic) -> Option<String> {
         .map(|q| q.into_iter().filter(Result::is_ok).count());
         return Some(format!(
             "{}  {}  ({} users)",
-            p.pool.name,
-            p.pool.fqdn.as_deref().unwrap_or("-"),
+            printable(&p.pool.name),
+            printable(p.pool.fqdn.as_deref().unwrap_or("-")),
             count.map_or_else(|| "?".into(), |c| c.to_string())
         ));
     }

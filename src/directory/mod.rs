@@ -162,6 +162,13 @@ pub trait Directory: Send + Sync {
     /// a server has already done so).
     async fn commit(&self) -> Result<(), DirError>;
 
+    /// True when modifies change nothing durable and [`Directory::commit`] makes them
+    /// all durable at once (the embedded backend renames its new file into place); a
+    /// server's modify lands when it is answered. The journal orders its lines by this.
+    fn writes_at_commit(&self) -> bool {
+        false
+    }
+
     /// How this backend marks changed entries and where its change sequence stands now,
     /// for incremental reads (the replicator); `None` when it cannot tell, and then every
     /// read is a full one.

@@ -243,6 +243,17 @@ impl Flags {
     }
 }
 
+/// Refuses a value without enhanced presence (256) for a user whose directory value has
+/// it (`read`), whatever was staged in between: once set, 256 is never dropped, also not
+/// by a remove followed by a raw write.
+pub fn keeps_enhanced_presence(read: Option<u32>, value: u32) -> Result<(), OcsError> {
+    let bit = Flag::EnhancedPresence.bit();
+    match read {
+        Some(r) if r & bit != 0 && value & bit == 0 => Err(enhanced_presence_error(r, value)),
+        _ => Ok(()),
+    }
+}
+
 fn enhanced_presence_error(current: u32, proposed: u32) -> OcsError {
     OcsError::FlagsOverwrite(format!(
         "OptionFlags {} cannot become {}: enhanced_presence (256) can never be cleared once set",

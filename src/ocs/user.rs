@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use super::OcsError;
 use super::attrs::{Attr, PROXY_ADDRESSES, Syntax};
-use super::flags::Flags;
+use super::flags::{Flags, keeps_enhanced_presence};
 use super::pool::{HomeServerRef, Pool, check_home_server, classify_home_server};
 use super::sip::SipUri;
-use super::values::{ad_bool, parse_ad_bool, parse_ad_int};
+use super::values::{ad_bool, ad_int, parse_ad_bool, parse_ad_int};
 
 /// What a rule needs to know about the deployment: its pools and SIP domains.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +47,10 @@ pub struct OcsUser {
     /// The user's DN.
     pub dn: String,
     attrs: BTreeMap<String, (String, Vec<String>)>,
+    /// OptionFlags as the directory held it when the user was read. Staged changes
+    /// (a remove) may take the attribute out of the view, but a later write must still
+    /// keep the 256 the directory has, so the rule looks here too.
+    read_flags: Option<u32>,
 }
 
 impl OcsUser {
@@ -58,10 +62,12 @@ impl OcsUser {
         let mut u = OcsUser {
             dn: dn.to_string(),
             attrs: BTreeMap::new(),
+            read_flags: None,
         };
         for (name, values) in pairs {
             u.set(name, values.to_vec());
         }
+        u.read_flags = u.stored_flags();
         u
     }
 
@@ -231,14 +237,13 @@ impl OcsUser {
             .flags()
             .unwrap_or_default()
             .union(Flags::from_stored(256));
+        let value = flags.apply_to(self.stored_flags())?;
+        keeps_enhanced_presence(self.read_flags, value)?;
         let mut out = vec![
             UserChange::new(Attr::UserEnabled.name(), vec![ad_bool(true)]),
             UserChange::new(Attr::PrimaryUserAddress.name(), vec![sip.to_string()]),
             UserChange::new(Attr::PrimaryHomeServer.name(), vec![pool.home_server_dn()]),
-            UserChange::new(
-                Attr::OptionFlags.name(),
-                vec![flags.apply_to(self.stored_flags())?.to_string()],
-            ),
+            UserChange::new(Attr::OptionFlags.name(), vec![ad_int(value)]),
         ];
         out.push(self.proxy_change(Some(sip)));
         Ok(self.only_differences(out))
@@ -291,10 +296,11 @@ impl OcsUser {
     /// Writes new flags, OR-ing bits in (see [`Flags::apply_to`]).
     pub fn set_flags(&self, flags: Flags) -> Result<Vec<UserChange>, OcsError> {
         let value = flags.apply_to(self.stored_flags())?;
+        keeps_enhanced_presence(self.read_flags, value)?;
         Flags::new(i64::from(value & !self.stored_flags().unwrap_or(0)))?;
         Ok(self.only_differences(vec![UserChange::new(
             Attr::OptionFlags.name(),
-            vec![value.to_string()],
+            vec![ad_int(value)],
         )]))
     }
 
@@ -641,6 +647,69 @@ mod tests {
     }
 
     const DOMAINS: [&str; 1] = ["example.com"];
+
+    /// 256 survives every sequence: a remove takes the attribute out of the view, but a
+    /// raw write after it (or set_flags) still may not drop the directory's 256.
+    #[test]
+    fn enhanced_presence_survives_remove_then_a_raw_write() {
+        let pools = pools();
+        let ctx = Context {
+            pools: &pools,
+            sip_domains: &[],
+        };
+        let read = user(&[
+            ("msRTCSIP-UserEnabled", &["TRUE"]),
+            ("msRTCSIP-PrimaryUserAddress", &["sip:jane@example.com"]),
+            ("msRTCSIP-OptionFlags", &["256"]),
+        ]);
+        let mut view = read.clone();
+        view.apply(&view.remove());
+        assert!(view.get("msRTCSIP-OptionFlags").is_empty());
+        for v in ["512", "0", "1"] {
+            let err = view
+                .set_raw("msRTCSIP-OptionFlags", vec![v.into()], &ctx)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("enhanced_presence (256) can never be cleared"),
+                "{v}: {err}"
+            );
+            assert!(
+                view.set_flags(Flags::new(v.parse().unwrap()).unwrap())
+                    .is_err()
+            );
+        }
+        // Keeping 256 is fine, and so is removing the attribute (remove() itself).
+        let ok = view
+            .set_raw("msRTCSIP-OptionFlags", vec!["768".into()], &ctx)
+            .unwrap();
+        assert_eq!(
+            find(&ok, "msRTCSIP-OptionFlags"),
+            Some(&["768".to_string()][..])
+        );
+        assert!(view.set_raw("msRTCSIP-OptionFlags", vec![], &ctx).is_ok());
+        // Enabling again after the remove ORs 256 back in.
+        let sip = SipUri::parse("sip:jane@example.com").unwrap();
+        let again = view.enable(&sip, &pools[0], &ctx).unwrap();
+        assert_eq!(
+            find(&again, "msRTCSIP-OptionFlags"),
+            Some(&["256".to_string()][..])
+        );
+    }
+
+    /// AD's Integer is signed 32-bit: a negative stored value is written back signed.
+    #[test]
+    fn negative_option_flags_are_written_back_signed() {
+        let u = user(&[("msRTCSIP-OptionFlags", &["-2147483391"])]);
+        let f = u.flags().unwrap().union(Flags::new(16).unwrap());
+        let c = u.set_flags(f).unwrap();
+        assert_eq!(
+            find(&c, "msRTCSIP-OptionFlags"),
+            Some(&["-2147483375".to_string()][..])
+        );
+        // Nothing to add: nothing written (the signed text compares equal).
+        assert!(u.set_flags(u.flags().unwrap()).unwrap().is_empty());
+    }
 
     #[test]
     fn enable_writes_four_attributes_and_proxy() {

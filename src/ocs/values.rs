@@ -20,6 +20,13 @@ pub fn parse_ad_bool(attr: &str, value: &str) -> Result<bool, OcsError> {
     }
 }
 
+/// AD's form of a 32-bit Integer value: signed, as AD stores it (the bits of
+/// `2147483905` are written `-2147483391`), so that a value read back is written back
+/// in the same form.
+pub fn ad_int(bits: u32) -> String {
+    i32::from_ne_bytes(bits.to_ne_bytes()).to_string()
+}
+
 /// Reads an AD integer (32-bit signed, as AD's Integer syntax stores it).
 pub fn parse_ad_int(attr: &str, value: &str) -> Result<i64, OcsError> {
     let v = value.trim();

@@ -1,6 +1,15 @@
 //! Writing a plan: one modify per entry, each carrying its preconditions, with bounded
-//! concurrency, then one commit.
+//! concurrency, then one commit; every entry journalled before it is written.
+//!
+//! The order that makes a kill -9 safe at any instant: the intents of an entry are in
+//! the journal and synced before its modify is sent. Against a server, modifies land as
+//! they are answered, so intents are synced in blocks ahead of the writes and each
+//! outcome follows its answer. The embedded backend changes nothing durable until its
+//! commit renames the new file into place, so there every intent is synced before the
+//! first modify, and the outcomes are written after the commit, when they are true.
 
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -8,7 +17,13 @@ use serde::Serialize;
 
 use crate::directory::{DirError, Directory};
 
-use super::StagedEntry;
+use super::journal::{Begin, Journal, JournalError};
+use super::{SettingsChange, StagedEntry};
+
+/// Entries whose intents are synced together against a server: one sync per block
+/// bounds the cost of the write-ahead rule, and a kill leaves at most this many intents
+/// whose entries were never sent.
+const INTENT_BLOCK: usize = 128;
 
 /// What became of one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -18,18 +33,24 @@ pub enum ApplyOutcome {
     Applied,
     /// A value changed since it was read; nothing of the entry was written.
     Conflict(String),
-    /// The directory refused or failed; nothing of the entry was written.
+    /// The directory refused or failed, or the entry was not sent; nothing of the entry
+    /// was written.
     Failed(String),
 }
 
 /// The result of an apply, entry by entry.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ApplyReport {
+    /// The journal run these results are recorded under.
+    pub run: String,
     /// Each entry with its outcome, in plan order.
     pub results: Vec<(StagedEntry, ApplyOutcome)>,
     /// The replicator's settings change, when the plan had one, with its outcome (the
     /// runner writes it after the entries).
-    pub settings: Option<(super::SettingsChange, ApplyOutcome)>,
+    pub settings: Option<(SettingsChange, ApplyOutcome)>,
+    /// The journal failed during the apply: the entries not yet sent were not sent.
+    #[serde(skip)]
+    pub journal_error: Option<Arc<JournalError>>,
 }
 
 impl ApplyReport {
@@ -62,48 +83,172 @@ impl ApplyReport {
     }
 }
 
-/// Applies `entries` to `dir`, then commits. A failed commit turns every applied entry
-/// into a failure, since nothing reached the store.
-pub async fn apply_entries(
+/// What a run is, for its `begin` line.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    /// `run`, `repl` or `undo`.
+    pub command: String,
+    /// The script, for `run`.
+    pub script: Option<String>,
+    /// The run an undo reverses.
+    pub undoes: Option<String>,
+    /// The directory as the journal names it (absolute path or URL).
+    pub directory: String,
+}
+
+impl RunInfo {
+    pub(crate) fn begin(&self, entries: usize, changes: usize) -> Begin {
+        Begin {
+            run: String::new(),
+            time: String::new(),
+            directory: self.directory.clone(),
+            command: self.command.clone(),
+            script: self.script.clone(),
+            undoes: self.undoes.clone(),
+            entries,
+            changes,
+        }
+    }
+}
+
+/// Applies `entries` to `dir`, journalling each before it is sent, then commits. The
+/// journal's `begin` line must be queued already; nothing is sent until it and the first
+/// intents are synced, so a journal that cannot be written stops the apply before the
+/// first write (`Err`). A journal that fails later stops the sending: the entries not
+/// sent are failures, and the error is in the report.
+pub(crate) async fn apply_entries(
     dir: &dyn Directory,
     entries: Vec<StagedEntry>,
+    journal: &mut Journal,
     concurrency: usize,
     timeout: Duration,
     progress: &mut dyn FnMut(usize, usize),
-) -> ApplyReport {
+) -> Result<ApplyReport, JournalError> {
     let total = entries.len();
-    let mut indexed: Vec<(usize, StagedEntry, ApplyOutcome)> = Vec::with_capacity(total);
-    let mut results = stream::iter(entries.into_iter().enumerate())
-        .map(|(i, entry)| async move {
-            let outcome = match tokio::time::timeout(timeout, dir.modify(&entry.dn, &entry.changes))
-                .await
-            {
-                Ok(Ok(())) => ApplyOutcome::Applied,
-                Ok(Err(e @ DirError::Conflict { .. })) => ApplyOutcome::Conflict(e.to_string()),
-                Ok(Err(e)) => ApplyOutcome::Failed(e.to_string()),
-                Err(_) => ApplyOutcome::Failed(format!("no answer within {} s", timeout.as_secs())),
-            };
-            (i, entry, outcome)
-        })
-        .buffer_unordered(concurrency.max(1));
-    while let Some(r) = results.next().await {
-        indexed.push(r);
-        progress(indexed.len(), total);
-    }
-    drop(results);
-    indexed.sort_by_key(|(i, _, _)| *i);
-    let mut report = ApplyReport {
-        results: indexed.into_iter().map(|(_, e, o)| (e, o)).collect(),
-        settings: None,
+    let deferred = dir.writes_at_commit();
+    // Against a server the first block is synced here, so that an unwritable journal
+    // fails before anything is sent; the embedded backend gets every intent now.
+    let first = if deferred {
+        total
+    } else {
+        INTENT_BLOCK.min(total)
     };
+    for (i, e) in entries.iter().enumerate().take(first) {
+        journal.intent(i, e);
+    }
+    journal.sync()?;
+
+    let journal = RefCell::new(journal);
+    let failure: RefCell<Option<JournalError>> = RefCell::new(None);
+    let journalled = Cell::new(first);
+    let entries_ref = &entries;
+    // Makes sure entry `i`'s intent is synced; false when the journal has failed.
+    let ensure_intent = |i: usize| -> bool {
+        if failure.borrow().is_some() {
+            return false;
+        }
+        if i < journalled.get() {
+            return true;
+        }
+        let end = (i + INTENT_BLOCK).min(total);
+        let mut j = journal.borrow_mut();
+        for (k, e) in entries_ref.iter().enumerate().take(end).skip(i) {
+            j.intent(k, e);
+        }
+        match j.sync() {
+            Ok(()) => {
+                journalled.set(end);
+                true
+            }
+            Err(e) => {
+                *failure.borrow_mut() = Some(e);
+                false
+            }
+        }
+    };
+    let mut outcomes: Vec<Option<ApplyOutcome>> = vec![None; total];
+    let mut done = 0usize;
+    {
+        let mut results = stream::iter(0..total)
+            .map(|i| {
+                // Runs when the stream takes entry i, before its modify is created.
+                let allowed = ensure_intent(i);
+                let entry = &entries_ref[i];
+                async move {
+                    if !allowed {
+                        return (i, None);
+                    }
+                    let outcome =
+                        match tokio::time::timeout(timeout, dir.modify(&entry.dn, &entry.changes))
+                            .await
+                        {
+                            Ok(Ok(())) => ApplyOutcome::Applied,
+                            Ok(Err(e @ DirError::Conflict { .. })) => {
+                                ApplyOutcome::Conflict(e.to_string())
+                            }
+                            Ok(Err(e)) => ApplyOutcome::Failed(e.to_string()),
+                            Err(_) => ApplyOutcome::Failed(format!(
+                                "no answer within {} s (the change may or may not have landed)",
+                                timeout.as_secs()
+                            )),
+                        };
+                    (i, Some(outcome))
+                }
+            })
+            .buffer_unordered(concurrency.max(1));
+        while let Some((i, outcome)) = results.next().await {
+            if let Some(o) = &outcome {
+                if !deferred && failure.borrow().is_none() {
+                    let mut j = journal.borrow_mut();
+                    j.outcome(i, &entries_ref[i], o);
+                    if let Err(e) = j.flush() {
+                        *failure.borrow_mut() = Some(e);
+                    }
+                }
+            }
+            outcomes[i] = outcome;
+            done += 1;
+            progress(done, total);
+        }
+    }
+    let failure = failure.into_inner();
+    let not_sent = |f: &Option<JournalError>| {
+        ApplyOutcome::Failed(match f {
+            Some(e) => format!("not sent: {e}"),
+            None => "not sent".to_string(),
+        })
+    };
+    let mut results: Vec<(StagedEntry, ApplyOutcome)> = entries
+        .into_iter()
+        .zip(outcomes)
+        .map(|(e, o)| {
+            let o = o.unwrap_or_else(|| not_sent(&failure));
+            (e, o)
+        })
+        .collect();
     // Also after nothing applied: the commit ends the apply, releasing what the
     // directory holds for it (the embedded file's write lock).
     if let Err(e) = dir.commit().await {
-        for (_, o) in &mut report.results {
+        for (_, o) in &mut results {
             if *o == ApplyOutcome::Applied {
                 *o = ApplyOutcome::Failed(format!("not saved: {e}"));
             }
         }
     }
-    report
+    let journal = journal.into_inner();
+    let mut failure = failure;
+    if deferred && failure.is_none() {
+        for (i, (e, o)) in results.iter().enumerate() {
+            journal.outcome(i, e, o);
+        }
+        if let Err(e) = journal.flush() {
+            failure = Some(e);
+        }
+    }
+    Ok(ApplyReport {
+        run: journal.run().to_string(),
+        results,
+        settings: None,
+        journal_error: failure.map(Arc::new),
+    })
 }

@@ -10,6 +10,8 @@ pub mod journal;
 pub mod ldif;
 pub mod reach;
 pub mod render;
+pub mod terminal;
+pub mod undo;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -22,7 +24,7 @@ use crate::ocs::dn::normalize;
 use crate::ocs::values::same_values;
 use crate::ocs::{OcsUser, ReplicatorSettings, UserChange};
 
-pub use apply::{ApplyOutcome, ApplyReport};
+pub use apply::{ApplyOutcome, ApplyReport, RunInfo};
 pub use error::PlanError;
 pub use workspace::Workspace;
 

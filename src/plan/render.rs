@@ -2,13 +2,18 @@
 
 use serde_json::{Value, json};
 
+use super::terminal::printable;
 use super::{ApplyOutcome, ApplyReport, Plan, SettingsChange, StagedEntry};
 
 fn values(v: &[String]) -> String {
     match v {
         [] => "(absent)".to_string(),
-        [one] => one.clone(),
-        many => many.join(" | "),
+        [one] => printable(one).into_owned(),
+        many => many
+            .iter()
+            .map(|x| printable(x))
+            .collect::<Vec<_>>()
+            .join(" | "),
     }
 }
 
@@ -21,7 +26,11 @@ fn entry_text(entry: &StagedEntry) -> String {
         .map(|c| c.attr.len())
         .max()
         .unwrap_or(0);
-    let mut out = format!("\n{}  ({})\n", entry.dn, entry.label);
+    let mut out = format!(
+        "\n{}  ({})\n",
+        printable(&entry.dn),
+        printable(&entry.label)
+    );
     for c in &entry.changes {
         let (before, after) = (values(&c.before), values(&c.after));
         if before.len() + after.len() <= 64 {
@@ -31,7 +40,7 @@ fn entry_text(entry: &StagedEntry) -> String {
         }
     }
     for w in &entry.warnings {
-        out.push_str(&format!("  warning: {w}\n"));
+        out.push_str(&format!("  warning: {}\n", printable(w)));
     }
     out
 }
@@ -121,12 +130,18 @@ pub fn report_text(report: &ApplyReport) -> String {
     for (e, o) in &report.results {
         match o {
             ApplyOutcome::Applied => {}
-            ApplyOutcome::Conflict(m) => {
-                out.push_str(&format!("conflict: {} ({}): {m}\n", e.dn, e.label))
-            }
-            ApplyOutcome::Failed(m) => {
-                out.push_str(&format!("failed: {} ({}): {m}\n", e.dn, e.label))
-            }
+            ApplyOutcome::Conflict(m) => out.push_str(&format!(
+                "conflict: {} ({}): {}\n",
+                printable(&e.dn),
+                printable(&e.label),
+                printable(m)
+            )),
+            ApplyOutcome::Failed(m) => out.push_str(&format!(
+                "failed: {} ({}): {}\n",
+                printable(&e.dn),
+                printable(&e.label),
+                printable(m)
+            )),
         }
     }
     if let Some((change, outcome)) = &report.settings {

@@ -20,7 +20,8 @@ use crate::ocs::sip::SipDerivation;
 use crate::ocs::user::{Context, check_sip_unique};
 use crate::ocs::{Attr, Flags, OcsUser, Pool, SipUri, UserChange};
 
-use super::apply::{ApplyReport, apply_entries};
+use super::apply::{ApplyOutcome, ApplyReport, RunInfo, apply_entries};
+use super::journal::{Journal, JournalError};
 use super::{Plan, PlanError};
 
 /// People who are users: in AD computers are `user`s too, and `objectCategory` tells
@@ -411,6 +412,12 @@ impl Workspace {
         self.plan.stage(read, &changes, warnings);
     }
 
+    /// Stages values that the directory held before (undo): no rule is asked, since
+    /// they were there already.
+    pub(crate) fn stage_restore(&mut self, read: &OcsUser, changes: Vec<UserChange>) {
+        self.stage(read, changes);
+    }
+
     fn holders_of(&self, sip: &SipUri) -> Result<Vec<String>, PlanError> {
         let key = sip.key();
         let in_dir = self.directory_holders(sip, &key)?;
@@ -601,27 +608,62 @@ impl Workspace {
         Ok(())
     }
 
-    /// Writes the plan to the directory with at most `concurrency` operations in flight;
-    /// `progress` is called after each entry. The plan is emptied.
+    /// Writes the plan to the directory with at most `concurrency` operations in flight,
+    /// journalling every entry before it is written (see [`super::apply`]), then the
+    /// replicator's settings change through `write_settings`; `progress` is called after
+    /// each entry. A journal that fails before the first write is an error and leaves the
+    /// plan staged; otherwise the plan is emptied and the report says what landed.
     pub fn apply(
         &mut self,
+        journal: &mut Journal,
+        info: &RunInfo,
         concurrency: usize,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> ApplyReport {
+        write_settings: &mut dyn FnMut(&super::SettingsChange) -> ApplyOutcome,
+    ) -> Result<ApplyReport, JournalError> {
         // What is applied changes the directory's SIP addresses.
         self.sip_index.borrow_mut().take();
         self.sip_checks.set(0);
         let entries: Vec<_> = self.plan.entries().cloned().collect();
+        journal.begin(info.begin(entries.len(), self.plan.change_count()));
         let dir = self.dir.clone();
-        let report = self.rt.block_on(apply_entries(
+        let mut report = self.rt.block_on(apply_entries(
             dir.as_ref(),
             entries,
+            journal,
             concurrency,
             self.timeout,
             progress,
-        ));
+        ))?;
+        if let Some(change) = self.plan.take_settings_change() {
+            let outcome = match &report.journal_error {
+                Some(e) => ApplyOutcome::Failed(format!("not written: {e}")),
+                None => {
+                    journal.settings_intent(&change);
+                    match journal.sync() {
+                        Ok(()) => {
+                            let outcome = write_settings(&change);
+                            journal.settings_outcome(&change, &outcome);
+                            outcome
+                        }
+                        Err(e) => {
+                            let outcome = ApplyOutcome::Failed(format!("not written: {e}"));
+                            report.journal_error = Some(std::sync::Arc::new(e));
+                            outcome
+                        }
+                    }
+                }
+            };
+            report.settings = Some((change, outcome));
+        }
+        if report.journal_error.is_none() {
+            journal.end(report.applied(), report.conflicted(), report.failed());
+            if let Err(e) = journal.sync() {
+                report.journal_error = Some(std::sync::Arc::new(e));
+            }
+        }
         self.plan.discard();
-        report
+        Ok(report)
     }
 }
 

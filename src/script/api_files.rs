@@ -12,25 +12,60 @@ type Res<T> = Result<T, Box<EvalAltResult>>;
 /// Files larger than this are refused: scripts read lists, not dumps.
 const MAX_FILE: u64 = 64 << 20;
 
+/// `path` made absolute without following what does not exist: its longest existing
+/// ancestor canonicalized, the rest appended with `.` and `..` resolved in place.
+fn resolve_as_far_as_it_exists(path: &Path) -> Option<PathBuf> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    let base = loop {
+        if let Ok(real) = existing.canonicalize() {
+            break real;
+        }
+        rest.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?;
+    };
+    let mut out = base;
+    for part in rest.iter().rev() {
+        match part.to_str() {
+            Some(".") => {}
+            Some("..") => {
+                out.pop();
+            }
+            _ => out.push(part),
+        }
+    }
+    Some(out)
+}
+
 /// The canonical path of `path` when a grant covers it (the granted file itself, or a
-/// file below a granted folder); otherwise a refusal that names `--allow-read`.
+/// file below a granted folder); otherwise a refusal that names `--allow-read`. The
+/// refusal is the same whether the path exists or not, so a script learns nothing of
+/// the files outside its grants; inside a grant, a missing file is named as missing.
 pub fn granted(grants: &[PathBuf], path: &str) -> Result<PathBuf, String> {
     let refusal = || {
         format!(
             "reading {path} is not allowed: grant it with --allow-read {path} (or --allow-read with a folder that holds it)"
         )
     };
-    let real = Path::new(path).canonicalize().map_err(|e| {
-        if grants.is_empty() {
-            refusal()
-        } else {
-            format!("{path}: {e}")
-        }
-    })?;
-    if grants
-        .iter()
-        .any(|g| real == *g || (g.is_dir() && real.starts_with(g)))
-    {
+    let covered = |p: &Path| {
+        grants
+            .iter()
+            .any(|g| p == g.as_path() || (g.is_dir() && p.starts_with(g)))
+    };
+    let resolved = resolve_as_far_as_it_exists(Path::new(path)).ok_or_else(refusal)?;
+    if !covered(&resolved) {
+        return Err(refusal());
+    }
+    // Inside a grant: a symbolic link must not lead out of it.
+    let real = Path::new(path)
+        .canonicalize()
+        .map_err(|e| format!("{path}: {e}"))?;
+    if covered(&real) {
         Ok(real)
     } else {
         Err(refusal())

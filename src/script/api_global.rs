@@ -9,14 +9,6 @@ use super::host::{HostRef, refuse, to_rhai};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
-fn values_dynamic(v: &[String]) -> Dynamic {
-    match v {
-        [] => Dynamic::UNIT,
-        [one] => Dynamic::from(one.clone()),
-        many => Dynamic::from_array(many.iter().cloned().map(Dynamic::from).collect()),
-    }
-}
-
 /// Registers the functions that need the session's host.
 pub fn register(engine: &mut Engine, host: &HostRef) {
     let h = host.clone();
@@ -132,28 +124,6 @@ pub fn register(engine: &mut Engine, host: &HostRef) {
                 "emit() takes a map such as #{{ sam: u.sam }} or a user, not {}",
                 record.type_name()
             )))
-        }
-    );
-    let h = host.clone();
-    crate::doc_fn!(
-        engine,
-        "plan",
-        "The staged changes: an array of #{ dn, user, attribute, before, after }.",
-        move || -> Array {
-            let ws = h.ws.borrow();
-            let mut out = Array::new();
-            for e in ws.plan().entries() {
-                for c in &e.changes {
-                    let mut m = Map::new();
-                    m.insert("dn".into(), Dynamic::from(e.dn.clone()));
-                    m.insert("user".into(), Dynamic::from(e.label.clone()));
-                    m.insert("attribute".into(), Dynamic::from(c.attr.clone()));
-                    m.insert("before".into(), values_dynamic(&c.before));
-                    m.insert("after".into(), values_dynamic(&c.after));
-                    out.push(Dynamic::from_map(m));
-                }
-            }
-            out
         }
     );
     let h = host.clone();

@@ -141,9 +141,16 @@ fn clean_type(t: &str) -> String {
 fn receiver(f: &FnMeta) -> Option<String> {
     let first = f.params.first()?.ty.as_deref()?;
     let t = clean_type(first);
-    ["User", "Pool", "Flags", "UserQuery", "Replicator"]
-        .contains(&t.as_str())
-        .then_some(t)
+    [
+        "User",
+        "Pool",
+        "Flags",
+        "UserQuery",
+        "Replicator",
+        "PlanChanges",
+    ]
+    .contains(&t.as_str())
+    .then_some(t)
 }
 
 fn doc_text(f: &FnMeta) -> String {

@@ -5,6 +5,7 @@ pub mod api_budget;
 pub mod api_files;
 pub mod api_flags;
 pub mod api_global;
+pub mod api_plan;
 pub mod api_pool;
 pub mod api_replicator;
 pub mod api_user;
@@ -64,6 +65,7 @@ impl Session {
         api_pool::register(&mut engine);
         api_user::register(&mut engine);
         api_global::register(&mut engine, &host);
+        api_plan::register(&mut engine, &host);
         api_files::register(&mut engine, &host);
         api_replicator::register(&mut engine);
         state.set_globals(Box::new(api_replicator::global_variable(&host)));

@@ -32,6 +32,7 @@ fn receiver_of(ty: &str) -> &'static str {
         "Pool" => r#"pool("pool01")"#,
         "Flags" => "flags(257)",
         "UserQuery" => r#"users_in("OU=Sales,DC=example,DC=com")"#,
+        "PlanChanges" => r#"({ user("alex.kim").disable(); plan() })"#,
         "Replicator" => "replicator",
         other => panic!("a documented type without a receiver here: {other}"),
     }
@@ -74,6 +75,7 @@ fn calls() -> BTreeMap<&'static str, Call> {
         ("read_csv(string)", args(&["CSV"])),
         ("read_lines(string)", args(&["LINES"])),
         ("user(string)", args(&["\"jdoe\""])),
+        ("PlanChanges.get(int)", args(&["0"])),
         ("users(string)", args(&["\"(sAMAccountName=j*)\""])),
         (
             "users_in(string)",

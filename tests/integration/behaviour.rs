@@ -257,7 +257,29 @@ fn planned(s: &Session, dn: &str) -> Vec<AttrChange> {
 }
 
 fn apply(s: &Session) -> ApplyReport {
-    s.host().ws.borrow_mut().apply(4, &mut |_, _| {})
+    apply_with(s, 4)
+}
+
+/// Applies the session's plan with `concurrency` writes in flight, journalled to a
+/// journal of its own.
+fn apply_with(s: &Session, concurrency: usize) -> ApplyReport {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = ocsh::plan::journal::Journal::open(&dir.path().join("j.jsonl")).unwrap();
+    let info = ocsh::plan::RunInfo {
+        command: "test".into(),
+        ..Default::default()
+    };
+    s.host()
+        .ws
+        .borrow_mut()
+        .apply(
+            &mut journal,
+            &info,
+            concurrency,
+            &mut |_, _| {},
+            &mut |_| ApplyOutcome::Failed("no replica in this test".into()),
+        )
+        .unwrap()
 }
 
 fn assert_all_applied(report: &ApplyReport) {
@@ -572,9 +594,14 @@ fn the_ou_fix_through_the_binary(b: &Backend) {
             );
         }
     }
+    let journal = ocsh::plan::journal::JournalFile::read(&journal).unwrap();
+    let run = journal.run(None).unwrap();
     assert_eq!(
-        std::fs::read_to_string(&journal).unwrap().lines().count(),
-        8,
+        (
+            run.entries.len(),
+            run.count(ocsh::plan::journal::Verdict::Applied)
+        ),
+        (8, 8),
         "{}: journal",
         b.name
     );
@@ -972,7 +999,7 @@ fn bulk_enable_of_360_users_in_one_page(b: &Backend) {
     );
     assert_eq!(n, "360");
     assert_eq!(planned_entries(&s), 360);
-    let report = s.host().ws.borrow_mut().apply(8, &mut |_, _| {});
+    let report = apply_with(&s, 8);
     assert_eq!(report.results.len(), 360);
     assert_eq!(
         report.applied(),

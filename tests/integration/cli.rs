@@ -175,7 +175,12 @@ fn apply_changes_exactly_the_planned_attributes() {
 /// The refusals of the issue: each exits 4, names the problem with its line and column,
 /// and writes nothing even with --apply (nor a change staged before it).
 fn bad_values_are_refused_and_nothing_is_written() -> Vec<Case> {
-    let cases: [(&str, &str, &str); 12] = [
+    let cases: [(&str, &str, &str); 13] = [
+        (
+            "remove-then-raw-write-drops-256",
+            r#"let u = user("alex.kim"); u.remove(); u.set_attr("msRTCSIP-OptionFlags", 512);"#,
+            "enhanced_presence (256) can never be cleared once set",
+        ),
         (
             "overwrite-256",
             r#"let u = user("alex.kim"); u.set_attr("msRTCSIP-OptionFlags", 512);"#,
@@ -257,6 +262,36 @@ fn bad_values_are_refused_and_nothing_is_written() -> Vec<Case> {
             })
         })
         .collect()
+}
+
+/// AD's Integer is signed: a stored negative OptionFlags (bit 31 set, as another tool
+/// may write it) comes back in the same signed form after a bit is added, not as
+/// 2147483905.
+fn negative_option_flags_are_written_back_signed() {
+    let demo = ocsh::directory::demo::DEMO_LDIF.replacen(
+        "msRTCSIP-OptionFlags: 256",
+        "msRTCSIP-OptionFlags: -2147483392",
+        1,
+    );
+    let first = ocsh::directory::ldif::parse(&demo, "demo")
+        .unwrap()
+        .into_iter()
+        .find(|e| e.first("msRTCSIP-OptionFlags") == Some("-2147483392"))
+        .unwrap();
+    let sam = first.first("sAMAccountName").unwrap().to_string();
+    let t = Test::new().file("forest.ldif", &demo).file(
+        "flag.rhai",
+        format!("let u = user({sam:?}); u.flags = u.flags | flags([\"public_im\"]);\n"),
+    );
+    let (script, forest) = (t.path("flag.rhai"), t.path("forest.ldif"));
+    let out = t
+        .args(["run", &script, "--directory", &forest, "--apply", "--yes"])
+        .stdout_has("-2147483392 → -2147483391")
+        .changed_entries("forest.ldif", &[&first.dn])
+        .run();
+    let text = out.text("forest.ldif");
+    assert!(text.contains("msRTCSIP-OptionFlags: -2147483391"), "{text}");
+    assert!(!text.contains("2147483905"), "{text}");
 }
 
 /// A refusal as the user sees it, whole.
@@ -523,26 +558,45 @@ fn config_profiles() {
         .run();
 }
 
-/// --apply appends every change to the journal, one JSON line each.
+/// --apply journals every change before it is written (a begin line, one intent per
+/// attribute, one outcome per entry, an end line; for the LDIF file every intent comes
+/// before every outcome, which follow the file's rename).
 fn apply_writes_the_journal() {
     let t = Test::new().demo("forest.ldif");
     let (forest, journal) = (t.path("forest.ldif"), t.path("state/journal.jsonl"));
     let out = t
         .args(["run", "scripts/fix-ou-home-server.rhai", "-d", &forest])
         .args(["--apply", "--journal", &journal])
+        .stdout_has("Journal: run ")
         .run();
-    let lines: Vec<serde_json::Value> = out
-        .text("state/journal.jsonl")
+    let text = out.text("state/journal.jsonl");
+    let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 8);
-    for l in &lines {
-        assert_eq!(l["result"], "applied");
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(events.len(), 1 + 8 + 8 + 1, "{text}");
+    assert_eq!((events[0], events[17]), ("begin", "end"));
+    let run = lines[0]["run"].as_str().unwrap();
+    assert!(lines.iter().all(|l| l["run"] == run));
+    assert!(lines[0]["directory"].as_str().unwrap().starts_with('/'));
+    let intents: Vec<_> = lines.iter().filter(|l| l["event"] == "intent").collect();
+    let outcomes: Vec<_> = lines.iter().filter(|l| l["event"] == "outcome").collect();
+    assert_eq!((intents.len(), outcomes.len()), (8, 8));
+    let last_intent = events.iter().rposition(|e| *e == "intent").unwrap();
+    let first_outcome = events.iter().position(|e| *e == "outcome").unwrap();
+    assert!(last_intent < first_outcome, "{text}");
+    for l in &intents {
         assert_eq!(l["attribute"], "msRTCSIP-PrimaryHomeServer");
         assert!(l["time"].as_str().unwrap().ends_with('Z'));
         assert!(l["before"][0].as_str().unwrap().contains("ocspool-child"));
     }
+    assert!(outcomes.iter().all(|l| l["result"] == "applied"));
+    assert!(
+        out.stdout.contains(&format!("Journal: run {run} in ")),
+        "{}",
+        out.stdout
+    );
 }
 
 /// The REPL on a pipe runs its input as one script and exits with the script's status.
@@ -751,7 +805,8 @@ crate::tests![
     script_parameters,
     csv_output,
     the_api_reference_is_current,
-    check_compiles_without_a_directory;
+    check_compiles_without_a_directory,
+    negative_option_flags_are_written_back_signed;
     tables:
     scripts_against_the_demo_forest,
     bad_values_are_refused_and_nothing_is_written,

@@ -15,6 +15,7 @@ mod embedded_writers;
 #[cfg(unix)]
 mod faults;
 mod input_files;
+mod journal;
 mod lync;
 mod plans_guard;
 mod plans_ldif;
@@ -27,6 +28,7 @@ mod sandbox_limits;
 mod scale;
 mod scale_scripts;
 mod script;
+mod secrets;
 mod shell;
 mod tester;
 mod widths;
@@ -50,6 +52,8 @@ fn main() -> std::process::ExitCode {
     trials.extend(embedded_writers::trials());
     trials.extend(embedded_scale::trials());
     trials.extend(plans_ldif::trials());
+    trials.extend(journal::trials());
+    trials.extend(secrets::trials());
     trials.extend(tester::trials());
     trials.extend(reach::trials());
     trials.extend(reach_at_size::trials());

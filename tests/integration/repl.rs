@@ -221,6 +221,34 @@ fn plan_shows_a_change_and_discard_empties_it() {
     insta::assert_snapshot!(transcript(&s));
 }
 
+/// A user card shows the escape sequences a directory value holds as text (`\x1b`), so
+/// a value cannot clear or repaint the operator's screen.
+fn a_card_shows_control_characters_escaped() {
+    let state = tempfile::tempdir().unwrap();
+    let forest = state.path().join("forest.ldif");
+    // The SIP address with ESC [2J (clear) and ESC [H (home), base64 as LDIF needs.
+    let demo = ocsh::directory::demo::DEMO_LDIF.replacen(
+        "msRTCSIP-PrimaryUserAddress: sip:alex.kim@example.com",
+        "msRTCSIP-PrimaryUserAddress:: c2lwOmFsZXgbWzJKG1tIa2ltQGV4YW1wbGUuY29t",
+        1,
+    );
+    std::fs::write(&forest, demo).unwrap();
+    let config = state.path().join(".config/ocsh");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!("default_profile = \"lab\"\n[profiles.lab]\ndirectory = {forest:?}\n"),
+    )
+    .unwrap();
+    let t = Term::start(state.path());
+    let s = t.line("user(\"alex.kim\")", "ocsh>");
+    assert!(s.contains("sip:alex\\x1b[2J\\x1b[Hkim@example.com"), "{s}");
+    assert!(
+        s.contains("ocsh> user(\"alex.kim\")"),
+        "the screen was cleared:\n{s}"
+    );
+}
+
 fn history_survives_a_restart_and_ctrl_d_asks_when_changes_are_staged() {
     let state = tempfile::tempdir().unwrap();
     {
@@ -324,6 +352,7 @@ fn load_runs_under_the_files_declared_reach() {
 }
 
 crate::tests![
+    a_card_shows_control_characters_escaped,
     cards_show_the_lync_attributes,
     load_runs_under_the_files_declared_reach,
     completion_lists_the_demo_pools_and_members,

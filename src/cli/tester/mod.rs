@@ -55,8 +55,8 @@ impl Finished {
 }
 
 /// Runs the cases; the exit code is 0 only when every case passed.
-pub fn main(args: &TestArgs, out: &mut dyn Write) -> Result<u8, Error> {
-    let root = std::env::current_dir().map_err(|e| Error::Io(format!("current folder: {e}")))?;
+pub fn main(args: &TestArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let root = std::env::current_dir().map_err(|e| Error::io("current folder", e))?;
     let lib = super::config::lib_folders(&args.lib, &[])?;
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from("tests")]
@@ -102,21 +102,25 @@ pub fn main(args: &TestArgs, out: &mut dyn Write) -> Result<u8, Error> {
     let passed = results.iter().filter(|f| f.passed()).count();
     let failed = results.len() - passed;
     if let Some(path) = &args.junit {
-        let xml = report::junit(&results).map_err(|e| Error::Io(format!("JUnit XML: {e}")))?;
-        std::fs::write(path, xml).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+        let xml = report::junit(&results)
+            .map_err(|e| Error::io("JUnit XML", std::io::Error::other(e.to_string())))?;
+        std::fs::write(path, xml).map_err(|e| Error::io(path.display().to_string(), e))?;
     }
     write_text(out, &format!("{passed} passed, {failed} failed\n"))?;
-    Ok(if failed == 0 {
-        crate::error::exit::OK
+    if failed == 0 {
+        Ok(())
     } else {
-        crate::error::exit::FAILURE
-    })
+        Err(Error::TestsFailed {
+            failed,
+            total: results.len(),
+        })
+    }
 }
 
 fn write_text(out: &mut dyn Write, s: &str) -> Result<(), Error> {
     out.write_all(s.as_bytes())
         .and_then(|_| out.flush())
-        .map_err(|e| Error::Io(format!("stdout: {e}")))
+        .map_err(|e| Error::io("stdout", e))
 }
 
 /// The case files under `path` (itself, when it is one), in name order.
@@ -138,7 +142,7 @@ fn discover(path: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
-        let entry = entry.map_err(|e| Error::Io(e.to_string()))?;
+        let entry = entry.map_err(|e| Error::io(path.display().to_string(), e))?;
         if entry.file_type().is_file()
             && entry.file_name().to_string_lossy().ends_with(".case.toml")
         {

@@ -279,7 +279,21 @@ fn produce(case: &Case, lib: &[PathBuf], capture: &Capture) -> Result<Actual, St
     let mut after = None;
     if let Some((_dir, path)) = &copy {
         if exit == crate::error::exit::OK {
-            let report = ws.apply(1, &mut |_, _| {});
+            // The copy's journal is thrown away with the copy.
+            let dir = _dir.path();
+            let mut journal = crate::plan::journal::Journal::open(&dir.join("journal.jsonl"))
+                .map_err(|e| e.to_string())?;
+            let info = crate::plan::RunInfo {
+                command: "test".into(),
+                ..Default::default()
+            };
+            let report = ws
+                .apply(&mut journal, &info, 1, &mut |_, _| {}, &mut |_| {
+                    crate::plan::ApplyOutcome::Failed(
+                        "a case does not write replicator settings".into(),
+                    )
+                })
+                .map_err(|e| e.to_string())?;
             if !report.all_applied() {
                 return Err(format!(
                     "applying the plan to a copy of the fixture: {} of {} entries landed",

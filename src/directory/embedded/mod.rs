@@ -824,6 +824,10 @@ impl Directory for EmbeddedDirectory {
         written
     }
 
+    fn writes_at_commit(&self) -> bool {
+        true
+    }
+
     async fn change_state(&self) -> Result<Option<ChangeState>, DirError> {
         let high_water = self.read()?.counter;
         let source = match &self.path {
