@@ -25,6 +25,12 @@ use super::{SettingsChange, StagedEntry};
 /// whose entries were never sent.
 const INTENT_BLOCK: usize = 128;
 
+/// Entries in a row that may fail with the directory's own failure (not a conflict or a
+/// refused value) before the apply stops sending, per write in flight: the backend has
+/// retried each of them already, so a directory that is gone would otherwise cost every
+/// remaining entry its whole retry budget.
+const FAILURES_IN_A_ROW_PER_WRITE: usize = 2;
+
 /// What became of one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", content = "message", rename_all = "snake_case")]
@@ -140,6 +146,8 @@ pub(crate) async fn apply_entries(
 
     let journal = RefCell::new(journal);
     let failure: RefCell<Option<JournalError>> = RefCell::new(None);
+    // Set when the directory keeps failing: the entries not yet sent are not sent.
+    let halted: RefCell<Option<String>> = RefCell::new(None);
     let journalled = Cell::new(first);
     let entries_ref = &entries;
     // Makes sure entry `i`'s intent is synced; false when the journal has failed.
@@ -172,31 +180,56 @@ pub(crate) async fn apply_entries(
         let mut results = stream::iter(0..total)
             .map(|i| {
                 // Runs when the stream takes entry i, before its modify is created.
-                let allowed = ensure_intent(i);
+                let allowed = halted.borrow().is_none() && ensure_intent(i);
                 let entry = &entries_ref[i];
                 async move {
                     if !allowed {
-                        return (i, None);
+                        return (i, None, false);
                     }
-                    let outcome =
+                    // The second value: the directory's own failure, as opposed to
+                    // this entry's values (a conflict, a refused value, a missing entry).
+                    let (outcome, directory_failed) =
                         match tokio::time::timeout(timeout, dir.modify(&entry.dn, &entry.changes))
                             .await
                         {
-                            Ok(Ok(())) => ApplyOutcome::Applied,
+                            Ok(Ok(())) => (ApplyOutcome::Applied, false),
                             Ok(Err(e @ DirError::Conflict { .. })) => {
-                                ApplyOutcome::Conflict(e.to_string())
+                                (ApplyOutcome::Conflict(e.to_string()), false)
                             }
-                            Ok(Err(e)) => ApplyOutcome::Failed(e.to_string()),
-                            Err(_) => ApplyOutcome::Failed(format!(
-                                "no answer within {} s (the change may or may not have landed)",
-                                timeout.as_secs()
-                            )),
+                            Ok(Err(
+                                e @ (DirError::Constraint { .. }
+                                | DirError::NoSuchObject(_)
+                                | DirError::InvalidDn { .. }),
+                            )) => (ApplyOutcome::Failed(e.to_string()), false),
+                            Ok(Err(e)) => (ApplyOutcome::Failed(e.to_string()), true),
+                            Err(_) => (
+                                ApplyOutcome::Failed(format!(
+                                    "no answer within {} s (the change may or may not have landed)",
+                                    timeout.as_secs()
+                                )),
+                                true,
+                            ),
                         };
-                    (i, Some(outcome))
+                    (i, Some(outcome), directory_failed)
                 }
             })
             .buffer_unordered(concurrency.max(1));
-        while let Some((i, outcome)) = results.next().await {
+        let mut in_a_row = 0usize;
+        while let Some((i, outcome, directory_failed)) = results.next().await {
+            match (&outcome, directory_failed) {
+                (Some(_), true) => in_a_row += 1,
+                (Some(_), false) => in_a_row = 0,
+                (None, _) => {}
+            }
+            if in_a_row >= FAILURES_IN_A_ROW_PER_WRITE * concurrency.max(1)
+                && halted.borrow().is_none()
+            {
+                if let Some(ApplyOutcome::Failed(m)) = &outcome {
+                    *halted.borrow_mut() = Some(format!(
+                        "not sent: the directory failed {in_a_row} entries in a row (the last: {m})"
+                    ));
+                }
+            }
             if let Some(o) = &outcome {
                 if !deferred && failure.borrow().is_none() {
                     let mut j = journal.borrow_mut();
@@ -212,12 +245,20 @@ pub(crate) async fn apply_entries(
         }
     }
     let failure = failure.into_inner();
+    let halted = halted.into_inner();
     let not_sent = |f: &Option<JournalError>| {
-        ApplyOutcome::Failed(match f {
-            Some(e) => format!("not sent: {e}"),
-            None => "not sent".to_string(),
+        ApplyOutcome::Failed(match (f, &halted) {
+            (Some(e), _) => format!("not sent: {e}"),
+            (None, Some(why)) => why.clone(),
+            (None, None) => "not sent".to_string(),
         })
     };
+    // Entries whose intents are journalled but that were never sent get their outcome
+    // too (not when the journal itself failed: it cannot take it).
+    let journalled = journalled.get();
+    let never_sent: Vec<usize> = (0..journalled.min(total))
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
     let mut results: Vec<(StagedEntry, ApplyOutcome)> = entries
         .into_iter()
         .zip(outcomes)
@@ -237,6 +278,16 @@ pub(crate) async fn apply_entries(
     }
     let journal = journal.into_inner();
     let mut failure = failure;
+    if !deferred && failure.is_none() && !never_sent.is_empty() {
+        for &i in &never_sent {
+            if let Some((e, o)) = results.get(i) {
+                journal.outcome(i, e, o);
+            }
+        }
+        if let Err(e) = journal.flush() {
+            failure = Some(e);
+        }
+    }
     if deferred && failure.is_none() {
         for (i, (e, o)) in results.iter().enumerate() {
             journal.outcome(i, e, o);
